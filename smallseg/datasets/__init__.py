@@ -1,0 +1,3 @@
+from .img_labels_dataset import ImgLabelsSegDataset
+
+__all__ = ['ImgLabelsSegDataset']

@@ -20,6 +20,7 @@ import importlib.util
 import os.path as osp
 import sys
 import types
+import warnings
 from typing import Any
 
 import torch
@@ -76,6 +77,8 @@ def _install_mmcv_ops_shim() -> None:
 
     module.__getattr__ = __getattr__
     sys.modules['mmcv.ops'] = module
+    # mmcv.cnn warns on import that this op is missing; expected with mmcv-lite
+    warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
     import mmcv
     mmcv.ops = module
 

@@ -1,0 +1,23 @@
+default_scope = 'mmseg'
+# registers smallseg's dataset, models, metric, hooks and applies the stack fixes (smallseg.compat)
+custom_imports = dict(imports=['smallseg'], allow_failed_imports=False)
+env_cfg = dict(
+    cudnn_benchmark=True,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    dist_cfg=dict(backend='nccl'),  # tools switch to gloo when there is no GPU
+)
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(type='SegLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+log_processor = dict(by_epoch=True)
+log_level = 'INFO'
+load_from = None
+resume = False
+# channels-last convolutions (faster with oneDNN and cuDNN)
+custom_hooks = [dict(type='ChannelsLastHook')]
+# mixed precision: 'auto' = bf16/fp16 where the hardware runs it natively (CUDA, or a CPU with
+# AMX / AVX512-BF16), fp32 elsewhere; tools/train.py --amp forces it on, --no-amp off
+amp = 'auto'
+# ImageNet weights for the encoder: 'auto' = use the backbone's init_cfg checkpoint when it is
+# found offline (local file or torch hub cache), else train from scratch and say so;
+# a path = that file; None = from scratch
+pretrained = 'auto'

@@ -1,0 +1,14 @@
+# 30 epochs, validation every epoch, the best checkpoint kept by val mDice (the seed's schedule)
+optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=1e-4))
+param_scheduler = []  # constant learning rate, as in the seed
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=30, val_interval=1)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=10, log_metric_by_epoch=True),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', by_epoch=True, interval=1, max_keep_ckpts=1,
+                    save_best='mDice', rule='greater'),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    visualization=dict(type='SegVisualizationHook'))

@@ -1,0 +1,121 @@
+"""Load a config and apply the tools' command-line choices to it."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from mmengine.config import Config
+
+from .errors import UserError
+
+LOADER_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
+def load_config(path: str | Path, cfg_options: Optional[dict] = None) -> Config:
+    """Read ``path`` and merge ``--cfg-options``; bad files or keys give a :class:`UserError`."""
+    path = Path(path)
+    if not path.is_file():
+        hint = ' (configs/ has: ' + ', '.join(
+            sorted(p.name for p in Path('configs').glob('*.py'))) + ')' if Path(
+                'configs').is_dir() else ''
+        raise UserError(f'config file {path} not found{hint}')
+    try:
+        cfg = Config.fromfile(str(path))
+    except Exception as exc:  # syntax errors, missing _base_ files
+        raise UserError(f'cannot read config {path}: {exc}') from exc
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def set_data_root(cfg: Config, data_root: Optional[str | Path]) -> None:
+    """Point every dataloader at ``data_root`` (the tools' ``--data-root``)."""
+    if data_root is None:
+        return
+    root = str(data_root)
+    cfg.data_root = root
+    for key in LOADER_KEYS:
+        loader = cfg.get(key)
+        if loader is not None:
+            loader.dataset.data_root = root
+
+
+def check_data_root(cfg: Config, loaders: tuple[str, ...]) -> None:
+    """Fail early, in one line, when a dataloader's folders are missing."""
+    for key in loaders:
+        ds = cfg[key].dataset
+        root = Path(ds.get('data_root', '') or '.')
+        if not root.is_dir():
+            raise UserError(
+                f'data root {root} does not exist; pass --data-root DIR holding '
+                'img/{train,val,test} and labels/{train,val,test} '
+                '(make the default one with: python datasets/make_default_dataset.py)')
+        prefix = ds.get('data_prefix', {})
+        for name in ('img_path', 'seg_map_path'):
+            sub = prefix.get(name)
+            if sub and not (root / sub).is_dir():
+                raise UserError(f'{key}: folder {root / sub} is missing '
+                                f'(expected layout: {root}/img/<split>, {root}/labels/<split>)')
+
+
+def cpu_has_native_bf16() -> bool:
+    """True on CPUs with AMX or AVX512-BF16, where bf16 matmuls are fast (not emulated)."""
+    try:
+        return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+    except AttributeError:
+        return False
+
+
+def configure_amp(cfg: Config, mode: str = 'auto') -> str:
+    """Switch mixed precision on or off; returns what was chosen (for logs and results).
+
+    ``mode``: 'auto' (native hardware only), 'on' or 'off'. CUDA uses mmengine's
+    ``AmpOptimWrapper`` (bf16 where supported, else fp16 with loss scaling); a CPU uses
+    :class:`smallseg.engine.AutocastOptimWrapper` with bf16. Val/test loops autocast too.
+    """
+    if mode not in ('auto', 'on', 'off'):
+        raise UserError(f"amp must be 'auto', 'on' or 'off', got {mode!r}")
+    cuda = torch.cuda.is_available()
+    enable = mode == 'on' or (mode == 'auto' and (cuda or cpu_has_native_bf16()))
+    if not enable:
+        return 'fp32'
+    wrapper = cfg.optim_wrapper
+    if cuda:
+        dtype = 'bfloat16' if torch.cuda.is_bf16_supported() else 'float16'
+        wrapper.type = 'AmpOptimWrapper'
+        wrapper.dtype = dtype
+        if dtype == 'float16':
+            wrapper.loss_scale = 'dynamic'
+    else:
+        dtype = 'bfloat16'
+        wrapper.type = 'AutocastOptimWrapper'
+        wrapper.dtype = dtype
+        wrapper.device_type = 'cpu'
+    for key in ('val_cfg', 'test_cfg'):
+        if cfg.get(key) is not None:
+            cfg[key].fp16 = True  # mmengine's loops then autocast (bf16 on CPU)
+    return f"{'cuda' if cuda else 'cpu'}-{dtype}"
+
+
+def configure_launcher(cfg: Config, launcher: str) -> None:
+    """Set the launcher; distributed runs without CUDA use the gloo backend."""
+    cfg.launcher = launcher
+    if launcher != 'none' and not torch.cuda.is_available():
+        cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+
+
+def default_work_dir(config_path: str | Path) -> str:
+    """mmseg's convention: ``work_dirs/<config name>``."""
+    return os.path.join('work_dirs', Path(config_path).stem)
+
+
+def cfg_get(cfg: Config, dotted: str, default: Any = None) -> Any:
+    """``cfg['a.b.c']`` that returns ``default`` when a part is missing."""
+    node: Any = cfg
+    for part in dotted.split('.'):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node

@@ -1,0 +1,85 @@
+"""Training entry point used by tools/train.py and the main job."""
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Optional
+
+import torch
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from .config import (check_data_root, configure_amp, configure_launcher, default_work_dir,
+                     load_config, set_data_root)
+from .pretrained import resolve_pretrained
+
+RUN_INFO = 'run_info.json'
+
+
+def device_name() -> str:
+    """A short description of the device training runs on."""
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f'cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)'
+
+
+def build_train_cfg(config: str | Path, work_dir: Optional[str] = None,
+                    data_root: Optional[str] = None, resume: bool = False,
+                    amp: Optional[str] = None, pretrained: Optional[str] = 'config',
+                    epochs: Optional[int] = None, cfg_options: Optional[dict] = None,
+                    launcher: str = 'none') -> tuple[Config, dict]:
+    """Load ``config`` and apply the command-line choices of tools/train.py.
+
+    Returns the config and a ``run_info`` dict (config, init, precision) for the work dir.
+    ``amp``/``pretrained`` None or 'config' mean: use the config's ``amp``/``pretrained``.
+    """
+    cfg = load_config(config, cfg_options)
+    cfg.work_dir = work_dir or cfg.get('work_dir') or default_work_dir(config)
+    set_data_root(cfg, data_root)
+    check_data_root(cfg, ('train_dataloader', 'val_dataloader'))
+    if epochs is not None:
+        cfg.train_cfg.max_epochs = int(epochs)
+    cfg.resume = bool(resume)
+    precision = configure_amp(cfg, amp or cfg.get('amp', 'auto'))
+    init = resolve_pretrained(
+        cfg, cfg.get('pretrained', 'auto') if pretrained == 'config' else pretrained)
+    configure_launcher(cfg, launcher)
+    info = dict(config=str(config), data_root=cfg.get('data_root'), precision=precision,
+                init=init, max_epochs=cfg.train_cfg.get('max_epochs'))
+    return cfg, info
+
+
+def train(cfg: Config, info: Optional[dict] = None) -> dict:
+    """Build mmengine's Runner from ``cfg``, train, and write ``<work_dir>/run_info.json``.
+
+    Returns the run info with the best checkpoint, its val score and the wall time.
+    """
+    info = dict(info or {})
+    runner = Runner.from_cfg(cfg)
+    work_dir = Path(runner.work_dir)
+    info.update(device=device_name(), started=time.strftime('%Y-%m-%d %H:%M:%S'))
+    start = time.perf_counter()
+    runner.train()
+    hub = runner.message_hub
+    best_ckpt = hub.get_info('best_ckpt')
+    info.update(
+        wall_time_s=round(time.perf_counter() - start, 1),
+        epochs=runner.epoch,
+        best_checkpoint=str(best_ckpt) if best_ckpt else None,
+        best_val_mdice=(round(hub.get_info('best_score') / 100.0, 4)
+                        if hub.get_info('best_score') is not None else None),
+        best_epoch=_epoch_from_name(best_ckpt),
+        work_dir=str(work_dir))
+    if runner.rank == 0:
+        (work_dir / RUN_INFO).write_text(json.dumps(info, indent=2))
+    return info
+
+
+def _epoch_from_name(ckpt: Optional[str]) -> Optional[int]:
+    if not ckpt:
+        return None
+    stem = Path(ckpt).stem
+    tail = stem.rsplit('_', 1)[-1]
+    return int(tail) if tail.isdigit() else None

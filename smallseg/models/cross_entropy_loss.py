@@ -1,0 +1,62 @@
+"""Cross-entropy that accepts ignored label pixels together with class weights."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from mmseg.models.losses import CrossEntropyLoss
+from mmseg.models.losses.utils import weight_reduce_loss
+from mmseg.registry import MODELS
+
+
+def cross_entropy(pred: torch.Tensor,
+                  label: torch.Tensor,
+                  weight: Optional[torch.Tensor] = None,
+                  class_weight: Optional[torch.Tensor] = None,
+                  reduction: str = 'mean',
+                  avg_factor: Optional[float] = None,
+                  ignore_index: int = -100,
+                  avg_non_ignore: bool = False) -> torch.Tensor:
+    """mmseg's ``cross_entropy`` with the class-weighted average fixed.
+
+    mmseg computes the weighted average factor as ``class_weight[label]``, which raises
+    IndexError on the ignore index (255, e.g. ``RandomRotate`` padding) and loops over the
+    batch in Python. Here ignored pixels get weight 0 in one vectorised gather; the result
+    equals mmseg's wherever mmseg does not crash (with ``avg_non_ignore=True`` it equals
+    ``F.cross_entropy(..., weight=class_weight, reduction='mean')``).
+    """
+    if class_weight is not None:
+        class_weight = class_weight.float()  # new_tensor() of a bf16 score under autocast
+    loss = F.cross_entropy(pred, label, weight=class_weight, reduction='none',
+                           ignore_index=ignore_index)
+    if avg_factor is None and reduction == 'mean':
+        ignored = label == ignore_index
+        if class_weight is None:
+            avg_factor = label.numel() - (ignored.sum().item() if avg_non_ignore else 0)
+        else:
+            safe_label = label.masked_fill(ignored, 0)
+            label_weights = class_weight[safe_label]
+            if avg_non_ignore:
+                label_weights = label_weights.masked_fill(ignored, 0)
+            avg_factor = label_weights.sum()
+    if weight is not None:
+        weight = weight.float()
+    return weight_reduce_loss(loss, weight=weight, reduction=reduction, avg_factor=avg_factor)
+
+
+@MODELS.register_module()
+class IgnoreSafeCrossEntropyLoss(CrossEntropyLoss):
+    """``CrossEntropyLoss`` (same arguments) that works with ``class_weight`` and ignored pixels.
+
+    Args:
+        class_weight (list[float] | str, optional): Weight of each class.
+        avg_non_ignore (bool): Average over non-ignored pixels only. Defaults to True here,
+            so the padding of rotations does not dilute the loss.
+        **kwargs: Other :class:`mmseg.models.losses.CrossEntropyLoss` arguments.
+    """
+
+    def __init__(self, avg_non_ignore: bool = True, **kwargs) -> None:
+        super().__init__(avg_non_ignore=avg_non_ignore, **kwargs)
+        if not (self.use_sigmoid or self.use_mask):
+            self.cls_criterion = cross_entropy

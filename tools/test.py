@@ -1,0 +1,61 @@
+"""Evaluate a checkpoint: ``python tools/test.py CONFIG CHECKPOINT [--split val|test] ...``.
+
+Arguments follow mmseg's tools/test.py; prints the per-class table, writes metrics to
+``--out`` and merges the model's entry into results.json. Logic: :mod:`smallseg.apis.test`.
+"""
+import argparse
+import json
+from pathlib import Path
+
+from mmengine.config import DictAction
+
+from smallseg.apis import cli_entry
+from smallseg.apis.test import build_test_cfg, evaluate, record_results
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Evaluate a segmentor')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--split', choices=['val', 'test'], default='test',
+                        help='which split to evaluate (default: test)')
+    parser.add_argument('--work-dir', help='the dir to save evaluation logs')
+    parser.add_argument('--data-root', help='dataset root (img/<split>, labels/<split>)')
+    parser.add_argument('--out', help='file (.json) or dir to write the metrics to')
+    parser.add_argument('--show-dir', help='save painted predictions to this dir')
+    parser.add_argument('--results', default='results.json',
+                        help='results file to update (default: results.json)')
+    parser.add_argument('--model-name', help='key in results.json (default: config name)')
+    amp = parser.add_mutually_exclusive_group()
+    amp.add_argument('--amp', dest='amp', action='store_const', const='on',
+                     help='mixed-precision inference')
+    amp.add_argument('--no-amp', dest='amp', action='store_const', const='off')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, xxx=yyy format')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return parser.parse_args()
+
+
+@cli_entry
+def main() -> None:
+    args = parse_args()
+    cfg = build_test_cfg(args.config, args.checkpoint, split=args.split,
+                         work_dir=args.work_dir, data_root=args.data_root, amp=args.amp,
+                         show_dir=args.show_dir, cfg_options=args.cfg_options,
+                         launcher=args.launcher)
+    metrics = evaluate(cfg)
+    name = args.model_name or Path(args.config).stem
+    print(f"{name} {args.split}: mDice {metrics['mDice']:.4f}  mIoU {metrics['mIoU']:.4f}")
+    if args.out:
+        out = Path(args.out)
+        out = out / f'{name}_{args.split}_metrics.json' if out.suffix != '.json' else out
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(metrics, indent=2))
+    if args.results:
+        record_results(args.results, name, args.split, metrics, args.config, args.checkpoint)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,51 @@
+"""Train a segmentor: ``python tools/train.py CONFIG [--data-root DIR] [--work-dir DIR] ...``.
+
+Arguments follow mmseg's tools/train.py; the logic is in :mod:`smallseg.apis.train`.
+"""
+import argparse
+
+from mmengine.config import DictAction
+
+from smallseg.apis import cli_entry
+from smallseg.apis.train import build_train_cfg, train
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Train a segmentor')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument('--data-root', help='dataset root (img/<split>, labels/<split>)')
+    parser.add_argument('--resume', action='store_true',
+                        help='resume from the latest checkpoint in the work dir')
+    amp = parser.add_mutually_exclusive_group()
+    amp.add_argument('--amp', dest='amp', action='store_const', const='on',
+                     help='mixed precision (bf16 on CPU, bf16/fp16 on CUDA); default: the '
+                          "config's amp='auto', on where the hardware runs it natively")
+    amp.add_argument('--no-amp', dest='amp', action='store_const', const='off',
+                     help='train in fp32')
+    pre = parser.add_mutually_exclusive_group()
+    pre.add_argument('--pretrained', default='config', metavar='FILE',
+                     help='ImageNet weights for the encoder (a local .pth)')
+    pre.add_argument('--no-pretrained', dest='pretrained', action='store_const', const=None,
+                     help='train the encoder from scratch')
+    parser.add_argument('--epochs', type=int, help='override train_cfg.max_epochs')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, xxx=yyy format')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return parser.parse_args()
+
+
+@cli_entry
+def main() -> None:
+    args = parse_args()
+    cfg, info = build_train_cfg(
+        args.config, work_dir=args.work_dir, data_root=args.data_root, resume=args.resume,
+        amp=args.amp, pretrained=args.pretrained, epochs=args.epochs,
+        cfg_options=args.cfg_options, launcher=args.launcher)
+    train(cfg, info)
+
+
+if __name__ == '__main__':
+    main()

@@ -7,7 +7,8 @@ env_cfg = dict(
     dist_cfg=dict(backend='nccl'),  # tools switch to gloo when there is no GPU
 )
 vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(type='SegLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+# no fixed name: each Runner gets its own visualizer instance (several runs in one process)
+visualizer = dict(type='SegLocalVisualizer', vis_backends=vis_backends)
 log_processor = dict(by_epoch=True)
 log_level = 'INFO'
 load_from = None
@@ -21,3 +22,6 @@ amp = 'auto'
 # found offline (local file or torch hub cache), else train from scratch and say so;
 # a path = that file; None = from scratch
 pretrained = 'auto'
+# dataloader workers chosen from the machine (0 on a CPU with <= 4 cores, where worker
+# processes would fight the training threads); False = use the dataloaders' num_workers
+auto_num_workers = True

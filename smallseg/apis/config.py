@@ -26,7 +26,12 @@ def load_config(path: str | Path, cfg_options: Optional[dict] = None) -> Config:
     except Exception as exc:  # syntax errors, missing _base_ files
         raise UserError(f'cannot read config {path}: {exc}') from exc
     if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+        try:
+            cfg.merge_from_dict(cfg_options)
+        except Exception as exc:
+            raise UserError(f'--cfg-options {cfg_options}: {exc}') from exc
+        if 'data_root' in cfg_options:  # the base's variable is already resolved: propagate
+            set_data_root(cfg, cfg_options['data_root'])
     return cfg
 
 
@@ -97,6 +102,25 @@ def configure_amp(cfg: Config, mode: str = 'auto') -> str:
         if cfg.get(key) is not None:
             cfg[key].fp16 = True  # mmengine's loops then autocast (bf16 on CPU)
     return f"{'cuda' if cuda else 'cpu'}-{dtype}"
+
+
+def configure_workers(cfg: Config) -> None:
+    """Pick dataloader worker counts from the machine when ``auto_num_workers`` is set.
+
+    On a CPU-only machine with few cores, worker processes compete with the training
+    threads for the same cores (with 2 cores we measured 20x slower steps), and loading a
+    small batch of 256x256 images in the main process costs ~1% of a step: 0 workers. With
+    more cores or a GPU: half the cores, at most 8.
+    """
+    if not cfg.get('auto_num_workers', False):
+        return
+    cores = os.cpu_count() or 1
+    workers = 0 if (not torch.cuda.is_available() and cores <= 4) else min(8, cores // 2)
+    for key in LOADER_KEYS:
+        loader = cfg.get(key)
+        if loader is not None:
+            loader.num_workers = workers
+            loader.persistent_workers = workers > 0
 
 
 def configure_launcher(cfg: Config, launcher: str) -> None:

@@ -11,8 +11,8 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from .config import (check_data_root, configure_amp, configure_launcher, default_work_dir,
-                     load_config, set_data_root)
+from .config import (check_data_root, configure_amp, configure_launcher, configure_workers,
+                     default_work_dir, load_config, set_data_root)
 from .pretrained import resolve_pretrained
 
 RUN_INFO = 'run_info.json'
@@ -45,6 +45,7 @@ def build_train_cfg(config: str | Path, work_dir: Optional[str] = None,
     precision = configure_amp(cfg, amp or cfg.get('amp', 'auto'))
     init = resolve_pretrained(
         cfg, cfg.get('pretrained', 'auto') if pretrained == 'config' else pretrained)
+    configure_workers(cfg)
     configure_launcher(cfg, launcher)
     info = dict(config=str(config), data_root=cfg.get('data_root'), precision=precision,
                 init=init, max_epochs=cfg.train_cfg.get('max_epochs'))

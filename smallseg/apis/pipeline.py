@@ -1,0 +1,86 @@
+"""The main job: default dataset -> train each model -> test each -> results.json."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+from mmengine.logging import print_log
+
+from .errors import UserError
+from .results import read_results
+from .test import build_test_cfg, evaluate, record_results
+from .train import RUN_INFO, build_train_cfg, train
+
+DEFAULT_MODELS = ('configs/deeplabv3plus_r50.py', 'configs/unet_r34.py')
+
+
+def ensure_default_dataset(data_root: Path, seed: int = 0) -> None:
+    """Generate the embedded default dataset when ``data_root`` does not hold it yet."""
+    from smallseg.synthetic import generate_dataset
+    generate_dataset(data_root, seed=seed)
+
+
+def find_best_checkpoint(work_dir: Path) -> Path:
+    """The ``best_mDice_epoch_N.pth`` of a finished run (latest if several)."""
+    found = sorted(work_dir.glob('best_*.pth'), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise UserError(f'no best_*.pth checkpoint in {work_dir}; did training finish?')
+    return found[-1]
+
+
+def _finished(work_dir: Path, max_epochs: Optional[int]) -> bool:
+    info = work_dir / RUN_INFO
+    if not info.is_file():
+        return False
+    data = json.loads(info.read_text())
+    return data.get('epochs') is not None and data.get('epochs') == max_epochs
+
+
+def run_main_job(configs: Sequence[str] = DEFAULT_MODELS, data_root: str = 'data/default',
+                 work_root: str = 'work_dirs', results: str = 'results.json',
+                 epochs: Optional[int] = None, amp: Optional[str] = None,
+                 pretrained: Optional[str] = 'config', generate: bool = True) -> dict:
+    """Train and test every config; skip finished runs, resume interrupted ones.
+
+    Returns the final results.json content.
+    """
+    root = Path(data_root)
+    if generate and not (root / 'img').is_dir():
+        print_log(f'generating the default dataset in {root}', logger='current')
+        ensure_default_dataset(root)
+    start = time.perf_counter()
+    for config in configs:
+        name = Path(config).stem
+        work_dir = Path(work_root) / name
+        cfg, info = build_train_cfg(config, work_dir=str(work_dir), data_root=str(root),
+                                    amp=amp, pretrained=pretrained, epochs=epochs)
+        if _finished(work_dir, cfg.train_cfg.max_epochs):
+            print_log(f'{name}: finished run found in {work_dir}, not retraining',
+                      logger='current')
+        else:
+            cfg.resume = (work_dir / 'last_checkpoint').is_file()
+            train(cfg, info)
+        ckpt = find_best_checkpoint(work_dir)
+        test_cfg = build_test_cfg(config, ckpt, split='test', work_dir=str(work_dir),
+                                  data_root=str(root), amp=amp)
+        metrics = evaluate(test_cfg)
+        record_results(results, name, 'test', metrics, config, ckpt)
+    data = read_results(results)
+    data_time = round(time.perf_counter() - start, 1)
+    print_summary(data, data_time)
+    return data
+
+
+def print_summary(data: dict, wall_time_s: float) -> None:
+    """A short table of the results on stdout."""
+    print(f"\n{'model':<22}{'val mDice':>10}{'test mDice':>11}{'epochs':>8}{'train s':>9}")
+    for name, m in data['models'].items():
+        val, test = m.get('val_mdice'), m.get('test_mdice')
+        print(f"{name:<22}{val if val is not None else '-':>10}"
+              f"{test if test is not None else '-':>11}{m.get('epochs') or '-':>8}"
+              f"{m.get('wall_time_s') or '-':>9}")
+    print(f"best: {data.get('best_model')} ({data.get('best_mdice')}), target "
+          f"{data.get('target')} {'achieved' if data.get('target_achieved') else 'not achieved'}"
+          f"; main job {wall_time_s:.0f} s")

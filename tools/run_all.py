@@ -1,0 +1,39 @@
+"""The main job: generate the default dataset, train DeepLabV3+ and U-Net, test, results.json.
+
+``python tools/run_all.py`` (what ``make run`` calls). Finished runs are skipped and
+interrupted ones resumed, so running it again continues where it stopped.
+"""
+import argparse
+
+from smallseg.apis import cli_entry
+from smallseg.apis.pipeline import DEFAULT_MODELS, run_main_job
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Train and test both models end to end')
+    parser.add_argument('--configs', nargs='+', default=list(DEFAULT_MODELS),
+                        help='model configs to train and test')
+    parser.add_argument('--data-root', default='data/default',
+                        help='dataset root; the default dataset is generated there if missing')
+    parser.add_argument('--work-dir', default='work_dirs',
+                        help='parent of the per-model work dirs')
+    parser.add_argument('--results', default='results.json', help='results file to write')
+    parser.add_argument('--epochs', type=int, help='override max_epochs (e.g. a quick run)')
+    amp = parser.add_mutually_exclusive_group()
+    amp.add_argument('--amp', dest='amp', action='store_const', const='on')
+    amp.add_argument('--no-amp', dest='amp', action='store_const', const='off')
+    parser.add_argument('--no-pretrained', dest='pretrained', action='store_const', const=None,
+                        default='config', help='train the encoders from scratch')
+    return parser.parse_args()
+
+
+@cli_entry
+def main() -> None:
+    args = parse_args()
+    run_main_job(args.configs, data_root=args.data_root, work_root=args.work_dir,
+                 results=args.results, epochs=args.epochs, amp=args.amp,
+                 pretrained=args.pretrained)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,6 +1,7 @@
 """Resolve the encoder's ImageNet weights offline: a local file, the torch hub cache, or none."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Optional
 
@@ -62,8 +63,9 @@ def resolve_pretrained(cfg: Config, pretrained: Optional[str] = 'auto') -> dict:
         backbone.init_cfg = dict(type='Pretrained', checkpoint=str(local))
         return dict(init='imagenet', checkpoint=str(local), reason=f'found {intended}')
     backbone.init_cfg = None
-    print_log(
-        f'No ImageNet weights for {intended} offline (looked for {where}); training the encoder '
-        'from scratch. To use them put the file there or pass --pretrained FILE; '
-        '--no-pretrained silences this.', logger='current', level=30)
-    return dict(init='scratch', checkpoint=None, reason=f'{intended} not found offline')
+    warning = (f'No ImageNet weights for {intended} offline (looked for {where}); training the '
+               'encoder from scratch. To use them put the file there or pass --pretrained FILE; '
+               '--no-pretrained silences this.')
+    print_log(warning, logger='current', level=logging.WARNING)
+    return dict(init='scratch', checkpoint=None, reason=f'{intended} not found offline',
+                warning=warning)

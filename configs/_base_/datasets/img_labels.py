@@ -59,5 +59,8 @@ test_dataloader = dict(
         data_prefix=dict(img_path='img/test', seg_map_path='labels/test'),
         pipeline=test_pipeline))
 
-val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU', 'mDice'])
-test_evaluator = val_evaluator
+# smallseg's DiceMetric: mDice (background included, as the report; the best checkpoint is
+# kept by it), mDice_fg, per-image means, per-class Dice/IoU, confusion matrix; per-image rows
+# go to a CSV with csv_path=... (tools/test.py --out sets it)
+val_evaluator = dict(type='DiceMetric')
+test_evaluator = dict(type='DiceMetric')

@@ -4,13 +4,13 @@ Arguments follow mmseg's tools/test.py; prints the per-class table, writes metri
 ``--out`` and merges the model's entry into results.json. Logic: :mod:`smallseg.apis.test`.
 """
 import argparse
-import json
 from pathlib import Path
 
 from mmengine.config import DictAction
 
 from smallseg.apis import cli_entry
-from smallseg.apis.test import build_test_cfg, evaluate, record_results
+from smallseg.apis.test import (build_test_cfg, class_table, evaluate, output_paths,
+                                record_results, write_outputs)
 
 
 def parse_args() -> argparse.Namespace:
@@ -21,7 +21,8 @@ def parse_args() -> argparse.Namespace:
                         help='which split to evaluate (default: test)')
     parser.add_argument('--work-dir', help='the dir to save evaluation logs')
     parser.add_argument('--data-root', help='dataset root (img/<split>, labels/<split>)')
-    parser.add_argument('--out', help='file (.json) or dir to write the metrics to')
+    parser.add_argument('--out', help='file (.json) or dir for the metrics JSON, the '
+                        'per-image CSV and the confusion-matrix PNG')
     parser.add_argument('--show-dir', help='save painted predictions to this dir')
     parser.add_argument('--results', default='results.json',
                         help='results file to update (default: results.json)')
@@ -41,18 +42,22 @@ def parse_args() -> argparse.Namespace:
 @cli_entry
 def main() -> None:
     args = parse_args()
+    name = args.model_name or Path(args.config).stem
+    paths = output_paths(args.out, name, args.split) if args.out else None
     cfg = build_test_cfg(args.config, args.checkpoint, split=args.split,
                          work_dir=args.work_dir, data_root=args.data_root, amp=args.amp,
                          show_dir=args.show_dir, cfg_options=args.cfg_options,
-                         launcher=args.launcher)
+                         launcher=args.launcher,
+                         csv_path=paths['per_image'] if paths else None)
     metrics = evaluate(cfg)
-    name = args.model_name or Path(args.config).stem
-    print(f"{name} {args.split}: mDice {metrics['mDice']:.4f}  mIoU {metrics['mIoU']:.4f}")
-    if args.out:
-        out = Path(args.out)
-        out = out / f'{name}_{args.split}_metrics.json' if out.suffix != '.json' else out
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(metrics, indent=2))
+    print(f'\n{name} {args.split} (fractions; mDice = mean over all classes, dataset-level):')
+    print(class_table(metrics))
+    print(f"mDice {metrics['mDice']:.4f}  mDice_fg {metrics.get('mDice_fg') or 0:.4f}  "
+          f"mDice per image {metrics.get('mDice_per_image') or 0:.4f}  "
+          f"mIoU {metrics['mIoU']:.4f}")
+    if paths:
+        write_outputs(paths, metrics, title=f'{name} — {args.split} confusion matrix')
+        print('wrote ' + ', '.join(str(p) for p in paths.values() if p.is_file()))
     if args.results:
         record_results(args.results, name, args.split, metrics, args.config, args.checkpoint)
 

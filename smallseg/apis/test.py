@@ -1,6 +1,7 @@
 """Evaluation entry point used by tools/test.py and the main job."""
 from __future__ import annotations
 
+import copy
 import json
 import time
 from pathlib import Path
@@ -10,8 +11,10 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from .config import (check_data_root, configure_amp, configure_launcher, default_work_dir,
-                     load_config, set_data_root)
+from smallseg.evaluation.dice_metric import metrics_to_fractions
+
+from .config import (check_data_root, configure_amp, configure_launcher, configure_workers,
+                     default_work_dir, load_config, set_data_root)
 from .errors import UserError
 from .results import update_results
 from .train import RUN_INFO, device_name
@@ -48,8 +51,12 @@ def check_checkpoint(path: str | Path, cfg: Config) -> dict:
 def build_test_cfg(config: str | Path, checkpoint: str | Path, split: str = 'test',
                    work_dir: Optional[str] = None, data_root: Optional[str] = None,
                    amp: Optional[str] = None, show_dir: Optional[str] = None,
-                   cfg_options: Optional[dict] = None, launcher: str = 'none') -> Config:
-    """Config for evaluating ``checkpoint`` on ``split`` ('val' or 'test')."""
+                   cfg_options: Optional[dict] = None, launcher: str = 'none',
+                   csv_path: Optional[str | Path] = None) -> Config:
+    """Config for evaluating ``checkpoint`` on ``split`` ('val' or 'test').
+
+    ``csv_path``: where the evaluator (DiceMetric) writes one row per image.
+    """
     if split not in ('val', 'test'):
         raise UserError(f"--split must be 'val' or 'test', got {split!r}")
     cfg = load_config(config, cfg_options)
@@ -57,12 +64,16 @@ def build_test_cfg(config: str | Path, checkpoint: str | Path, split: str = 'tes
     set_data_root(cfg, data_root)
     if split == 'val':
         cfg.test_dataloader = cfg.val_dataloader
-        cfg.test_evaluator = cfg.val_evaluator
+        cfg.test_evaluator = copy.deepcopy(cfg.val_evaluator)
+    if csv_path and isinstance(cfg.test_evaluator, dict) and (
+            cfg.test_evaluator.get('type') == 'DiceMetric'):
+        cfg.test_evaluator.csv_path = str(csv_path)
     check_data_root(cfg, ('test_dataloader',))
     check_checkpoint(checkpoint, cfg)
     cfg.load_from = str(checkpoint)
     cfg.model.backbone.init_cfg = None  # weights come from the checkpoint
     configure_amp(cfg, amp or cfg.get('amp', 'auto'))
+    configure_workers(cfg)
     configure_launcher(cfg, launcher)
     if show_dir:
         vis = cfg.default_hooks.visualization
@@ -72,21 +83,81 @@ def build_test_cfg(config: str | Path, checkpoint: str | Path, split: str = 'tes
 
 
 def evaluate(cfg: Config) -> dict:
-    """Run mmengine's test loop; metrics are returned as fractions (0-1), not percent."""
+    """Run mmengine's test loop; scores are returned as fractions (0-1), not percent."""
     runner = Runner.from_cfg(cfg)
     start = time.perf_counter()
-    metrics = runner.test()
-    out = {k: (round(v / 100.0, 4) if isinstance(v, (int, float)) and k[:1] in 'am' else v)
-           for k, v in metrics.items()}
-    out['eval_time_s'] = round(time.perf_counter() - start, 1)
-    return out
+    metrics = metrics_to_fractions(runner.test())
+    metrics['eval_time_s'] = round(time.perf_counter() - start, 1)
+    return metrics
+
+
+def per_class(metrics: dict, kind: str = 'Dice') -> dict[str, Optional[float]]:
+    """``{class: value}`` from the evaluator's ``<kind>.<class>`` keys (in class order)."""
+    prefix = f'{kind}.'
+    return {k[len(prefix):]: v for k, v in metrics.items() if k.startswith(prefix)}
+
+
+def class_table(metrics: dict) -> str:
+    """The per-class Dice / IoU / accuracy table (fractions) printed by tools/test.py."""
+    dice, iou, acc = (per_class(metrics, k) for k in ('Dice', 'IoU', 'Acc'))
+    width = max([len('class')] + [len(c) for c in dice])
+
+    def fmt(v: Optional[float]) -> str:
+        return f'{v:>8.4f}' if isinstance(v, (int, float)) else f'{"-":>8}'
+
+    lines = [f'{"class":<{width}}{"Dice":>8}{"IoU":>8}{"Acc":>8}']
+    lines += [f'{c:<{width}}{fmt(dice[c])}{fmt(iou.get(c))}{fmt(acc.get(c))}' for c in dice]
+    lines.append(f'{"mean":<{width}}{fmt(metrics.get("mDice"))}{fmt(metrics.get("mIoU"))}'
+                 f'{fmt(metrics.get("mAcc"))}')
+    lines.append(f'{"mean fg":<{width}}{fmt(metrics.get("mDice_fg"))}'
+                 f'{fmt(metrics.get("mIoU_fg"))}')
+    return '\n'.join(lines)
+
+
+def output_paths(out: str | Path, name: str, split: str) -> dict[str, Path]:
+    """``--out`` (a .json file, or a folder) -> metrics JSON, per-image CSV, confusion PNG.
+
+    A folder gets ``<name>_<split>_{metrics.json,per_image.csv,confusion_matrix.png}``;
+    ``x.json`` gets ``x.json``, ``x_per_image.csv`` and ``x_confusion_matrix.png`` beside it.
+    """
+    out = Path(out)
+    if out.suffix == '.json':
+        stem, metrics = out.with_suffix(''), out
+    else:
+        stem = out / f'{name}_{split}'
+        metrics = out / f'{stem.name}_metrics.json'
+    return {'metrics': metrics, 'per_image': stem.with_name(f'{stem.name}_per_image.csv'),
+            'confusion': stem.with_name(f'{stem.name}_confusion_matrix.png')}
+
+
+def write_outputs(paths: dict[str, Path], metrics: dict, title: str) -> None:
+    """Write the metrics JSON and the confusion-matrix picture (the CSV comes from the metric)."""
+    from smallseg.analysis.figures import plot_confusion_matrix
+    paths['metrics'].parent.mkdir(parents=True, exist_ok=True)
+    paths['metrics'].write_text(json.dumps(metrics, indent=2) + '\n')
+    if metrics.get('confusion_matrix'):
+        plot_confusion_matrix(metrics['confusion_matrix'], list(per_class(metrics)),
+                              paths['confusion'], title=title)
 
 
 def record_results(results_path: str | Path, model_name: str, split: str, metrics: dict,
                    config: str | Path, checkpoint: str | Path) -> dict:
-    """Merge this evaluation (and the training run's info, if found) into results.json."""
+    """Merge this evaluation (and the training run's info, if found) into results.json.
+
+    Fields: ``<split>_mdice``, ``<split>_miou``, ``<split>_mdice_fg``,
+    ``<split>_mdice_per_image``, ``<split>_dice_per_class`` / ``<split>_iou_per_class``
+    (``{class: Dice}``), ``config``, ``checkpoint``, ``evaluated`` (date), ``device``; from the
+    run's run_info.json: ``val_mdice`` (best val mDice), ``epochs``, ``best_epoch``,
+    ``wall_time_s``, ``init``, ``precision`` (``device`` = the training device); from its
+    logs: ``val_dice_per_class`` at the best epoch.
+    """
     entry = {f'{split}_mdice': metrics.get('mDice'), f'{split}_miou': metrics.get('mIoU'),
-             'config': str(config), 'checkpoint': str(checkpoint), 'device': device_name()}
+             f'{split}_mdice_fg': metrics.get('mDice_fg'),
+             f'{split}_mdice_per_image': metrics.get('mDice_per_image'),
+             f'{split}_dice_per_class': per_class(metrics, 'Dice'),
+             f'{split}_iou_per_class': per_class(metrics, 'IoU'),
+             'config': str(config), 'checkpoint': str(checkpoint), 'device': device_name(),
+             'evaluated': time.strftime('%Y-%m-%d')}
     run_info = Path(checkpoint).parent / RUN_INFO
     if run_info.is_file():
         info = json.loads(run_info.read_text())
@@ -94,4 +165,18 @@ def record_results(results_path: str | Path, model_name: str, split: str, metric
             entry.setdefault('val_mdice', info['best_val_mdice'])
         entry.update({k: info.get(k) for k in (
             'epochs', 'best_epoch', 'wall_time_s', 'init', 'precision')})
+        entry['device'] = info.get('device') or entry['device']
+        if split == 'test':
+            entry.update(_val_dice_at_best_epoch(run_info.parent, info.get('best_epoch')))
     return update_results(results_path, model_name, entry)
+
+
+def _val_dice_at_best_epoch(work_dir: Path, epoch: Optional[int]) -> dict:
+    """``val_dice_per_class`` read from the training logs (empty when not logged)."""
+    from smallseg.analysis.curves import read_curves
+    curves = read_curves(work_dir)
+    if epoch is None or epoch not in curves['val_epochs']:
+        return {}
+    i = curves['val_epochs'].index(epoch)
+    dice = {k[5:]: round(v[i], 4) for k, v in curves['val'].items() if k.startswith('Dice.')}
+    return {'val_dice_per_class': dice} if dice else {}

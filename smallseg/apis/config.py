@@ -47,6 +47,25 @@ def set_data_root(cfg: Config, data_root: Optional[str | Path]) -> None:
             loader.dataset.data_root = root
 
 
+def set_img_size(cfg: Config, size: Optional[tuple[int, int]]) -> None:
+    """Train/test at ``size`` (w, h): every pipeline ``Resize`` and the preprocessor's pad size."""
+    if size is None:
+        return
+    size = tuple(int(s) for s in size)
+    cfg.img_size = size
+    for key in LOADER_KEYS:
+        loader = cfg.get(key)
+        if loader is None:
+            continue
+        for t in loader.dataset.get('pipeline', []):
+            if t.get('type') in ('Resize', 'RandomResize') and 'scale' in t:
+                t['scale'] = size
+            if t.get('type') == 'RandomCrop':
+                t['crop_size'] = size
+    if cfg.model.get('data_preprocessor', {}).get('size') is not None:
+        cfg.model.data_preprocessor.size = size
+
+
 def check_data_root(cfg: Config, loaders: tuple[str, ...]) -> None:
     """Fail early, in one line, when a dataloader's folders are missing."""
     for key in loaders:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-import types
 from pathlib import Path
 
 import cv2
@@ -272,16 +271,16 @@ def test_config_metainfo_and_ignore_index(tmp_path) -> None:
 
 
 def test_default_root_is_generated(tmp_path, monkeypatch) -> None:
-    calls = []
-
-    def generate_dataset(out_dir: Path, seed: int = 0) -> None:
-        calls.append((Path(out_dir), seed))
-        make_clean(Path(out_dir))
-
-    fake = types.ModuleType('smallseg.synthetic')
-    fake.generate_dataset = generate_dataset
-    monkeypatch.setitem(sys.modules, 'smallseg.synthetic', fake)
+    """No --data-root: the real embedded dataset is generated, scanned, and its pixel
+    shares agree with an independent count of the mask files."""
     monkeypatch.chdir(tmp_path)
     assert run_eda.main(['--out', 'o']) == 0  # default config found from the repo root
-    assert calls == [(Path('data/default'), 0)]
-    assert json.loads(Path('o/eda_summary.json').read_text())['problems'] == []
+    summary = json.loads(Path('o/eda_summary.json').read_text())
+    assert summary['problems'] == []
+    assert summary['splits']['train']['integrity']['complete_pairs'] == 200
+    counts = np.zeros(3, dtype=np.int64)
+    for f in Path('data/default/labels/train').glob('*.png'):
+        counts += np.bincount(cv2.imread(str(f), cv2.IMREAD_UNCHANGED).ravel(), minlength=3)
+    share = summary['pixel_share']['train']
+    values = [share[c] for c in ('background', 'round', 'angular')]
+    np.testing.assert_allclose(values, counts / counts.sum(), atol=1e-6)

@@ -32,7 +32,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, NamedTuple, Sequence
+from typing import Iterable, Mapping, NamedTuple, Sequence
 
 import cv2
 import numpy as np
@@ -283,8 +283,13 @@ def _list(directory: Path, suffix: str, other: Counter) -> dict[str, Path]:
 def scan_dataset(root: str | Path, classes: Sequence[str], splits: Iterable[str] = SPLITS,
                  img_suffix: str = '.jpg', seg_suffix: str = '.png',
                  ignore_index: int | None = 255, workers: int | None = None,
-                 progress: bool = True) -> DatasetScan:
-    """Scan ``root/img/<split>`` and ``root/labels/<split>``; see the module docstring."""
+                 progress: bool = True,
+                 folders: Mapping[str, tuple[str, str]] | None = None) -> DatasetScan:
+    """Scan ``root/img/<split>`` and ``root/labels/<split>``; see the module docstring.
+
+    ``folders`` maps a split to its ``(image folder, mask folder)`` relative to ``root`` when
+    they are not ``img/<split>`` and ``labels/<split>`` (a config's ``data_prefix``).
+    """
     root = Path(root)
     if not root.is_dir():
         raise DatasetLayoutError(f'data root {root} does not exist or is not a directory')
@@ -293,8 +298,10 @@ def scan_dataset(root: str | Path, classes: Sequence[str], splits: Iterable[str]
     listing: dict[str, tuple[dict[str, Path], dict[str, Path]]] = {}
     stats: dict[str, SplitStats] = {}
     missing: list[str] = []
+    folders = dict(folders or {})
     for split in splits:
-        img_dir, seg_dir = root / 'img' / split, root / 'labels' / split
+        img_rel, seg_rel = folders.setdefault(split, (f'img/{split}', f'labels/{split}'))
+        img_dir, seg_dir = root / img_rel, root / seg_rel
         if not img_dir.is_dir() and not seg_dir.is_dir():
             missing.append(split)
             continue
@@ -332,7 +339,7 @@ def scan_dataset(root: str | Path, classes: Sequence[str], splits: Iterable[str]
                 if seg is None:
                     st.images_without_mask += 1
                     problems.append(Problem(split, rel(imgs[stem]), 'image_without_mask',
-                                            f'no labels/{split}/{stem}{seg_suffix}'))
+                                            f'no {folders[split][1]}/{stem}{seg_suffix}'))
             if seg is not None:
                 if seg.size is None:
                     st.unreadable += 1
@@ -340,7 +347,7 @@ def scan_dataset(root: str | Path, classes: Sequence[str], splits: Iterable[str]
                 if img is None:
                     st.masks_without_image += 1
                     problems.append(Problem(split, rel(segs[stem]), 'mask_without_image',
-                                            f'no img/{split}/{stem}{img_suffix}'))
+                                            f'no {folders[split][0]}/{stem}{img_suffix}'))
             if img is None or seg is None:
                 continue
             st.complete_pairs += 1

@@ -36,7 +36,7 @@ def tiny_options(batch_size: int = 4) -> dict:
         'train_dataloader.batch_size': batch_size,
         'val_dataloader.batch_size': 8,
         'test_dataloader.batch_size': 8,
-        'model.data_preprocessor.size': (TINY, TINY),
+        'img_size': (TINY, TINY),  # every pipeline Resize and the preprocessor
         'default_hooks.logger.interval': 1,
     }
 

@@ -48,7 +48,7 @@ def test_test_split_updates_results_json(trained: dict, tiny_data: Path, tmp_pat
         ckpt = find_best_checkpoint(Path(info['work_dir']))
         cfg = build_test_cfg(f'configs/{name}.py', ckpt, split='test', data_root=str(tiny_data),
                              work_dir=str(tmp_path / name),
-                             cfg_options={'model.data_preprocessor.size': (64, 64)})
+                             cfg_options={'img_size': (64, 64)})
         metrics = evaluate(cfg)
         assert 0.0 <= metrics['mDice'] <= 1.0
         record_results(results, name, 'test', metrics, f'configs/{name}.py', ckpt)
@@ -68,7 +68,7 @@ def test_val_split_evaluates_val_images(trained: dict, tiny_data: Path, tmp_path
     info = trained['unet_r34']
     cfg = build_test_cfg('configs/unet_r34.py', info['best_checkpoint'], split='val',
                          data_root=str(tiny_data), work_dir=str(tmp_path),
-                         cfg_options={'model.data_preprocessor.size': (64, 64)})
+                         cfg_options={'img_size': (64, 64)})
     assert cfg.test_dataloader.dataset.data_prefix.img_path == 'img/val'
     metrics = evaluate(cfg)
     # the same checkpoint on the same split gives the val score recorded during training

@@ -22,6 +22,8 @@ def parse_args() -> argparse.Namespace:
     amp = parser.add_mutually_exclusive_group()
     amp.add_argument('--amp', dest='amp', action='store_const', const='on')
     amp.add_argument('--no-amp', dest='amp', action='store_const', const='off')
+    parser.add_argument('--no-analysis', dest='analyse', action='store_false',
+                        help='skip error-analysis pictures, curves and comparison tables')
     parser.add_argument('--no-pretrained', dest='pretrained', action='store_const', const=None,
                         default='config', help='train the encoders from scratch')
     return parser.parse_args()
@@ -32,7 +34,7 @@ def main() -> None:
     args = parse_args()
     run_main_job(args.configs, data_root=args.data_root, work_root=args.work_dir,
                  results=args.results, epochs=args.epochs, amp=args.amp,
-                 pretrained=args.pretrained)
+                 pretrained=args.pretrained, analyse=args.analyse)
 
 
 if __name__ == '__main__':

@@ -30,8 +30,11 @@ def load_config(path: str | Path, cfg_options: Optional[dict] = None) -> Config:
             cfg.merge_from_dict(cfg_options)
         except Exception as exc:
             raise UserError(f'--cfg-options {cfg_options}: {exc}') from exc
-        if 'data_root' in cfg_options:  # the base's variable is already resolved: propagate
+        # the bases' variables are already resolved into the dataloaders: propagate them
+        if 'data_root' in cfg_options:
             set_data_root(cfg, cfg_options['data_root'])
+        if 'img_size' in cfg_options:
+            set_img_size(cfg, cfg_options['img_size'])
     return cfg
 
 

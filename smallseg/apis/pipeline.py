@@ -41,10 +41,13 @@ def _finished(work_dir: Path, max_epochs: Optional[int]) -> bool:
 def run_main_job(configs: Sequence[str] = DEFAULT_MODELS, data_root: str = 'data/default',
                  work_root: str = 'work_dirs', results: str = 'results.json',
                  epochs: Optional[int] = None, amp: Optional[str] = None,
-                 pretrained: Optional[str] = 'config', generate: bool = True) -> dict:
+                 pretrained: Optional[str] = 'config', generate: bool = True,
+                 analyse: bool = True, cfg_options: Optional[dict] = None) -> dict:
     """Train and test every config; skip finished runs, resume interrupted ones.
 
-    Returns the final results.json content.
+    With ``analyse``: error-analysis pictures in ``supplementary/viz/<model>/``, training
+    curves next to the checkpoints and ``results/`` comparison tables. Returns the final
+    results.json content.
     """
     root = Path(data_root)
     if generate and not (root / 'img').is_dir():
@@ -55,7 +58,8 @@ def run_main_job(configs: Sequence[str] = DEFAULT_MODELS, data_root: str = 'data
         name = Path(config).stem
         work_dir = Path(work_root) / name
         cfg, info = build_train_cfg(config, work_dir=str(work_dir), data_root=str(root),
-                                    amp=amp, pretrained=pretrained, epochs=epochs)
+                                    amp=amp, pretrained=pretrained, epochs=epochs,
+                                    cfg_options=cfg_options)
         if _finished(work_dir, cfg.train_cfg.max_epochs):
             print_log(f'{name}: finished run found in {work_dir}, not retraining',
                       logger='current')
@@ -64,13 +68,28 @@ def run_main_job(configs: Sequence[str] = DEFAULT_MODELS, data_root: str = 'data
             train(cfg, info)
         ckpt = find_best_checkpoint(work_dir)
         test_cfg = build_test_cfg(config, ckpt, split='test', work_dir=str(work_dir),
-                                  data_root=str(root), amp=amp)
+                                  data_root=str(root), amp=amp, cfg_options=cfg_options)
         metrics = evaluate(test_cfg)
         record_results(results, name, 'test', metrics, config, ckpt)
+        if analyse:
+            analyse_model(config, ckpt, work_dir, str(root), cfg_options)
+    if analyse:
+        from smallseg.analysis import write_comparison
+        write_comparison(results, 'results')
     data = read_results(results)
     data_time = round(time.perf_counter() - start, 1)
     print_summary(data, data_time)
     return data
+
+
+def analyse_model(config: str, checkpoint: Path, work_dir: Path, data_root: str,
+                  cfg_options: Optional[dict] = None) -> None:
+    """Error-analysis pictures (test split) and training curves of one trained model."""
+    from smallseg.analysis import plot_training_curves, run_error_analysis
+    name = Path(config).stem
+    run_error_analysis(config, checkpoint, Path('supplementary') / 'viz' / name,
+                       data_root=data_root, split='test', cfg_options=cfg_options)
+    plot_training_curves(work_dir, title=name)
 
 
 def print_summary(data: dict, wall_time_s: float) -> None:

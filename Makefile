@@ -25,6 +25,9 @@ run: setup
 test: setup
 	$(PY) -m pytest -q tests
 
+lint: setup
+	$(VENV)/bin/ruff check smallseg tools eda datasets tests
+
 benchmark: setup
 	$(PY) tools/benchmark.py configs/deeplabv3plus_r50.py
 

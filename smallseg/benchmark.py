@@ -183,7 +183,8 @@ def run_benchmark(config: str, data_root: Optional[str] = None, steps: int = 5,
         peak['bf16'] = round(matmul_tflops(torch.bfloat16), 3)
     key = 'bf16' if 'bf16' in peak else 'fp32'
     for r in runs.values():
-        r['share_of_matmul_peak'] = round(r['achieved_tflops'] / peak[key], 3) if peak[key] else None
+        r['share_of_matmul_peak'] = (round(r['achieved_tflops'] / peak[key], 3)
+                                     if peak[key] else None)
     return dict(config=config, machine=dict(
         processor=platform.processor() or platform.machine(),
         device=torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu',
@@ -195,7 +196,7 @@ def run_benchmark(config: str, data_root: Optional[str] = None, steps: int = 5,
 def format_table(result: dict) -> str:
     """The benchmark as a Markdown table."""
     head = ('| run | precision | step s | train img/s | data share | peak MB | TFLOP/step '
-            '| TFLOP/s | % of matmul peak | infer img/s |\n|---|---|---|---|---|---|---|---|---|---|')
+            '| TFLOP/s | % of matmul peak | infer img/s |\n' + '|---' * 10 + '|')
     rows = [head]
     for name, r in result['runs'].items():
         share = r.get('share_of_matmul_peak')

@@ -3,7 +3,8 @@
 Layout written (the seed layout read by :class:`smallseg.datasets.ImgLabelsSegDataset`)::
 
     out_dir/img/{train,val,test}/<stem>.jpg     RGB JPEG, quality 95
-    out_dir/labels/{train,val,test}/<stem>.png  single-channel uint8: 0 background, 1 round, 2 angular
+    out_dir/labels/{train,val,test}/<stem>.png  single-channel uint8:
+        0 background, 1 round, 2 angular
     out_dir/dataset_info.json                   parameters + per-split statistics
 
 Design (mimics the seed report: one labelled object per image, ~55/45 round/angular images,

@@ -36,7 +36,8 @@ def test_local_file_is_loaded(tmp_path: Path) -> None:
     info = resolve_pretrained(cfg, str(weights))
     assert info == dict(init='imagenet', checkpoint=str(weights), reason='--pretrained')
     model = build_model(cfg)
-    torch.testing.assert_close(model.backbone.layer4[2].conv2.weight, state['layer4.2.conv2.weight'])
+    torch.testing.assert_close(model.backbone.layer4[2].conv2.weight,
+                               state['layer4.2.conv2.weight'])
 
 
 def test_auto_finds_torch_hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

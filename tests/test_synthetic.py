@@ -19,7 +19,8 @@ TINY = {'train': 3, 'val': 2, 'test': 2}
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob('*')) if p.is_file()}
+    return {str(p.relative_to(root)): p.read_bytes()
+            for p in sorted(root.rglob('*')) if p.is_file()}
 
 
 def _read_split(root: Path, split: str) -> tuple[list[np.ndarray], list[np.ndarray]]:

@@ -1,6 +1,6 @@
 """Make mmseg 1.2.2 + mmengine 0.10.7 + mmcv-lite 2.1 work with current torch.
 
-Two narrow fixes, applied once on ``import smallseg``:
+Narrow fixes, applied once on ``import smallseg``:
 
 1. ``mmcv.ops`` shim. mmseg imports a few names from ``mmcv.ops`` at module level
    (``point_sample``, ``sigmoid_focal_loss``) even for models that never use them, and
@@ -13,10 +13,13 @@ Two narrow fixes, applied once on ``import smallseg``:
    mmengine's own checkpoints (``HistoryBuffer`` in the message hub), so load and resume
    fail. We re-register mmengine's local-file checkpoint loader with ``weights_only=False``
    (the file is one the user named, as in mmengine >= 0.10.8).
+3. CPU-only distributed runs. mmengine's pytorch launcher calls ``torch.cuda.set_device``
+   even for the gloo backend; without CUDA the process group is initialised without it.
 """
 from __future__ import annotations
 
 import importlib.util
+import os
 import os.path as osp
 import sys
 import types
@@ -96,11 +99,31 @@ def _install_checkpoint_loader() -> None:
     CheckpointLoader.register_scheme(prefixes='', loader=_load_local_checkpoint, force=True)
 
 
+def _install_cpu_dist_init() -> None:
+    """mmengine's pytorch launcher calls ``torch.cuda.set_device`` unconditionally, which fails
+    on a CPU-only torch: without CUDA, initialise the process group (gloo) without it."""
+    from mmengine.dist import utils as dist_utils
+    original = dist_utils._init_dist_pytorch
+    if getattr(original, '_smallseg_cpu', False):
+        return
+
+    def _init_dist_pytorch(backend, init_backend='torch', **kwargs) -> None:
+        if torch.cuda.is_available() or init_backend != 'torch':
+            return original(backend, init_backend=init_backend, **kwargs)
+        import torch.distributed as torch_dist
+        torch_dist.init_process_group(backend=backend, rank=int(os.environ['RANK']),
+                                      world_size=int(os.environ['WORLD_SIZE']), **kwargs)
+
+    _init_dist_pytorch._smallseg_cpu = True
+    dist_utils._init_dist_pytorch = _init_dist_pytorch
+
+
 def apply() -> None:
-    """Apply both fixes (idempotent)."""
+    """Apply the fixes (idempotent)."""
     global _APPLIED
     if _APPLIED:
         return
     _install_mmcv_ops_shim()
     _install_checkpoint_loader()
+    _install_cpu_dist_init()
     _APPLIED = True

@@ -29,6 +29,15 @@ def parse_args() -> argparse.Namespace:
     pre.add_argument('--no-pretrained', dest='pretrained', action='store_const', const=None,
                      help='train the encoder from scratch')
     parser.add_argument('--epochs', type=int, help='override train_cfg.max_epochs')
+    parser.add_argument('--seed', type=int, help='random seed (python, numpy, torch, sampler)')
+    parser.add_argument('--deterministic', action='store_true',
+                        help='deterministic algorithms: identical runs for the same --seed '
+                             '(default seed 0), somewhat slower on GPUs')
+    parser.add_argument('--skip-invalid', action='store_true',
+                        help='leave out the image/mask pairs the dataset check finds unusable '
+                             '(default: stop and list them)')
+    parser.add_argument('--no-validate', dest='validate', action='store_false',
+                        help='do not check the dataset before training')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, xxx=yyy format')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -43,7 +52,9 @@ def main() -> None:
     cfg, info = build_train_cfg(
         args.config, work_dir=args.work_dir, data_root=args.data_root, resume=args.resume,
         amp=args.amp, pretrained=args.pretrained, epochs=args.epochs,
-        cfg_options=args.cfg_options, launcher=args.launcher)
+        cfg_options=args.cfg_options, launcher=args.launcher, seed=args.seed,
+        deterministic=args.deterministic, validate=args.validate,
+        skip_invalid=args.skip_invalid)
     train(cfg, info)
 
 

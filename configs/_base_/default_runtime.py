@@ -13,8 +13,13 @@ log_processor = dict(by_epoch=True)
 log_level = 'INFO'
 load_from = None
 resume = False
-# channels-last convolutions (faster with oneDNN and cuDNN)
-custom_hooks = [dict(type='ChannelsLastHook')]
+# channels-last convolutions (faster with oneDNN and cuDNN); stop at a NaN/inf loss before
+# anything is saved from the broken weights; Ctrl-C / SIGTERM save a checkpoint for --resume
+custom_hooks = [
+    dict(type='ChannelsLastHook'),
+    dict(type='NonFiniteLossHook'),
+    dict(type='SignalCheckpointHook'),
+]
 # mixed precision: 'auto' = bf16/fp16 where the hardware runs it natively (CUDA, or a CPU with
 # AMX / AVX512-BF16), fp32 elsewhere; tools/train.py --amp forces it on, --no-amp off
 amp = 'auto'

@@ -16,16 +16,16 @@ LOADER_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 def load_config(path: str | Path, cfg_options: Optional[dict] = None) -> Config:
     """Read ``path`` and merge ``--cfg-options``; bad files or keys give a :class:`UserError`."""
     path = Path(path)
+    from .cfg_check import check_option_keys, suggest_config
     if not path.is_file():
-        hint = ' (configs/ has: ' + ', '.join(
-            sorted(p.name for p in Path('configs').glob('*.py'))) + ')' if Path(
-                'configs').is_dir() else ''
-        raise UserError(f'config file {path} not found{hint}')
+        raise UserError(f'config file {path} not found{suggest_config(path)}')
     try:
         cfg = Config.fromfile(str(path))
     except Exception as exc:  # syntax errors, missing _base_ files
-        raise UserError(f'cannot read config {path}: {exc}') from exc
+        reason = ' '.join(str(exc).split()) or type(exc).__name__
+        raise UserError(f'cannot read config {path}: {type(exc).__name__}: {reason}') from exc
     if cfg_options:
+        check_option_keys(cfg, cfg_options)  # mmengine would add unknown keys silently
         try:
             cfg.merge_from_dict(cfg_options)
         except Exception as exc:
@@ -150,6 +150,11 @@ def configure_launcher(cfg: Config, launcher: str) -> None:
     cfg.launcher = launcher
     if launcher != 'none' and not torch.cuda.is_available():
         cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+        # CPU modules: DistributedDataParallel without device_ids (mmengine passes LOCAL_RANK)
+        wrapper = cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel',
+                                                        broadcast_buffers=False)
+        wrapper['device_ids'] = None
+        cfg.model_wrapper_cfg = wrapper
 
 
 def default_work_dir(config_path: str | Path) -> str:

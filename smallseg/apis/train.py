@@ -11,9 +11,14 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from smallseg.engine.atomic_io import atomic_write
+
 from .config import (check_data_root, configure_amp, configure_launcher, configure_workers,
                      default_work_dir, load_config, set_data_root)
+from .cfg_check import check_num_classes
 from .pretrained import resolve_pretrained
+from .robust import (check_epochs, check_work_dir, configure_randomness, resolve_resume)
+from .validate import validate_dataset
 
 RUN_INFO = 'run_info.json'
 
@@ -29,26 +34,41 @@ def build_train_cfg(config: str | Path, work_dir: Optional[str] = None,
                     data_root: Optional[str] = None, resume: bool = False,
                     amp: Optional[str] = None, pretrained: Optional[str] = 'config',
                     epochs: Optional[int] = None, cfg_options: Optional[dict] = None,
-                    launcher: str = 'none') -> tuple[Config, dict]:
+                    launcher: str = 'none', seed: Optional[int] = None,
+                    deterministic: bool = False, validate: bool = True,
+                    skip_invalid: bool = False) -> tuple[Config, dict]:
     """Load ``config`` and apply the command-line choices of tools/train.py.
 
     Returns the config and a ``run_info`` dict (config, init, precision) for the work dir.
     ``amp``/``pretrained`` None or 'config' mean: use the config's ``amp``/``pretrained``.
+    Before anything is built the data is validated (:mod:`.validate`; ``skip_invalid`` leaves
+    the unusable pairs out), the work dir must be writable and a ``resume`` checkpoint must
+    match the model (:mod:`.robust`); ``seed``/``deterministic`` set mmengine's randomness.
     """
     cfg = load_config(config, cfg_options)
     cfg.work_dir = work_dir or cfg.get('work_dir') or default_work_dir(config)
     set_data_root(cfg, data_root)
     check_data_root(cfg, ('train_dataloader', 'val_dataloader'))
+    check_epochs(epochs)
+    check_num_classes(cfg)
     if epochs is not None:
         cfg.train_cfg.max_epochs = int(epochs)
-    cfg.resume = bool(resume)
+    report = validate_dataset(cfg, skip_invalid=skip_invalid) if validate else None
+    seed = configure_randomness(cfg, seed, deterministic)
     precision = configure_amp(cfg, amp or cfg.get('amp', 'auto'))
     init = resolve_pretrained(
         cfg, cfg.get('pretrained', 'auto') if pretrained == 'config' else pretrained)
     configure_workers(cfg)
     configure_launcher(cfg, launcher)
+    check_work_dir(cfg.work_dir)
+    resumed = resolve_resume(cfg, resume)
     info = dict(config=str(config), data_root=cfg.get('data_root'), precision=precision,
-                init=init, max_epochs=cfg.train_cfg.get('max_epochs'))
+                init=init, max_epochs=cfg.train_cfg.get('max_epochs'), seed=seed,
+                deterministic=bool(deterministic))
+    if resumed:
+        info['resumed_from'] = resumed
+    if report is not None and report.dropped:
+        info['dropped_pairs'] = report.dropped
     return cfg, info
 
 
@@ -74,7 +94,10 @@ def train(cfg: Config, info: Optional[dict] = None) -> dict:
         best_epoch=_epoch_from_name(best_ckpt),
         work_dir=str(work_dir))
     if runner.rank == 0:
-        (work_dir / RUN_INFO).write_text(json.dumps(info, indent=2))
+        atomic_write(work_dir / RUN_INFO, json.dumps(info, indent=2))
+    if runner.world_size > 1:
+        print(f'rank {runner.rank}/{runner.world_size}: finished {runner.epoch} epochs',
+              flush=True)
     return info
 
 

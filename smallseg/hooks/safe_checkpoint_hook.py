@@ -1,0 +1,95 @@
+"""CheckpointHook that never leaves a run without a loadable checkpoint."""
+from __future__ import annotations
+
+import os.path as osp
+from contextlib import contextmanager
+from typing import Iterator
+
+from mmengine.dist import is_main_process
+from mmengine.hooks import CheckpointHook
+from mmseg.registry import HOOKS
+
+from smallseg.engine.atomic_io import atomic_write
+
+LAST_CHECKPOINT = 'last_checkpoint'
+
+
+def write_last_checkpoint(work_dir: str, ckpt_path: str) -> None:
+    """Point ``<work_dir>/last_checkpoint`` (what ``--resume`` reads) at ``ckpt_path``."""
+    atomic_write(osp.join(work_dir, LAST_CHECKPOINT), str(ckpt_path))
+
+
+class _DeferRemoval:
+    """Stands in for the hook's file backend and records removals instead of doing them."""
+
+    def __init__(self, backend) -> None:
+        self._backend = backend
+        self.removed: list[tuple[str, str]] = []
+
+    def remove(self, path) -> None:
+        self.removed.append(('remove', str(path)))
+
+    def rmtree(self, path) -> None:
+        self.removed.append(('rmtree', str(path)))
+
+    def __getattr__(self, name: str):
+        return getattr(self._backend, name)
+
+
+@HOOKS.register_module()
+class SafeCheckpointHook(CheckpointHook):
+    """mmengine's :class:`CheckpointHook` with crash-safe ordering.
+
+    mmengine deletes the outdated checkpoint (``max_keep_ckpts``) and the previous best one
+    *before* it writes the new one, and writes ``last_checkpoint`` in place: a kill or a full
+    disk in between leaves nothing to resume from, or a ``last_checkpoint`` naming a deleted
+    file. Here the new file is written first (atomically, see :mod:`smallseg.engine.atomic_io`),
+    then ``last_checkpoint`` is replaced atomically, and only then are old files removed.
+    Arguments are :class:`CheckpointHook`'s.
+    """
+
+    @contextmanager
+    def _removals_after_save(self) -> Iterator[None]:
+        backend = self.file_backend
+        proxy = _DeferRemoval(backend)
+        self.file_backend = proxy
+        try:
+            yield
+        finally:
+            self.file_backend = backend
+        keep = {self.last_ckpt, getattr(self, 'best_ckpt_path', None),
+                *getattr(self, 'best_ckpt_path_dict', {}).values()}
+        for how, path in proxy.removed:  # only reached when the saves succeeded
+            if path in keep:
+                continue
+            if how == 'remove' and backend.isfile(path):
+                backend.remove(path)
+            elif how == 'rmtree' and backend.isdir(path):
+                backend.rmtree(path)
+
+    def _save_checkpoint_with_step(self, runner, step, meta):
+        with self._removals_after_save():
+            if self.max_keep_ckpts > 0 and not (
+                    self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
+                if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+                    old = self.keep_ckpt_ids.popleft()
+                    if is_main_process():
+                        self.file_backend.remove(self.file_backend.join_path(
+                            self.out_dir, self.filename_tmpl.format(old)))
+                self.keep_ckpt_ids.append(step)
+                runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
+
+            ckpt_filename = self.filename_tmpl.format(step)
+            self.last_ckpt = self.file_backend.join_path(self.out_dir, ckpt_filename)
+            runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+            runner.save_checkpoint(
+                self.out_dir, ckpt_filename, self.file_client_args,
+                save_optimizer=self.save_optimizer,
+                save_param_scheduler=self.save_param_scheduler, meta=meta,
+                by_epoch=self.by_epoch, backend_args=self.backend_args, **self.args)
+            if is_main_process():
+                write_last_checkpoint(runner.work_dir, self.last_ckpt)
+
+    def _save_best_checkpoint(self, runner, metrics) -> None:
+        with self._removals_after_save():
+            super()._save_best_checkpoint(runner, metrics)

@@ -1,0 +1,108 @@
+"""Save a resumable checkpoint when the run is stopped with Ctrl-C (SIGINT) or SIGTERM."""
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Optional, Sequence
+
+from mmengine.dist import is_main_process
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmseg.registry import HOOKS
+
+from smallseg.apis.errors import Interrupted
+
+from .safe_checkpoint_hook import write_last_checkpoint
+
+PREFIX = 'interrupted_'
+
+
+@HOOKS.register_module()
+class SignalCheckpointHook(Hook):
+    """On SIGINT/SIGTERM, finish the current iteration, save a checkpoint, then stop.
+
+    The handler only sets a flag; after the running train iteration (or validation) ends,
+    ``interrupted_epoch_<E>_iter_<I>.pth`` is written (atomically) to the work dir,
+    ``last_checkpoint`` points at it and :class:`~smallseg.apis.errors.Interrupted` ends the
+    run (exit code 128 + signal number, e.g. 143 for SIGTERM). ``tools/train.py --resume``
+    continues from it: the interrupted epoch starts again from its first iteration, so the run
+    still trains ``max_epochs`` epochs. A second signal while waiting stops at once.
+    A cluster's SIGKILL (``kill -9``) cannot be caught: then ``--resume`` starts from the last
+    epoch checkpoint, which :class:`SafeCheckpointHook` keeps usable.
+
+    Args:
+        signals (Sequence[str]): Signal names to handle. Defaults to ('SIGINT', 'SIGTERM').
+    """
+
+    priority = 'LOWEST'  # after the checkpoint and logger hooks of the same stage
+
+    def __init__(self, signals: Sequence[str] = ('SIGINT', 'SIGTERM')) -> None:
+        self.signals = [getattr(signal, name) for name in signals]
+        self._previous: dict[int, object] = {}
+        self.received: Optional[int] = None
+
+    # -- signal handling -------------------------------------------------------------------
+    def _handler(self, signum: int, frame) -> None:
+        if self.received is not None:  # second signal: stop now, without a checkpoint
+            self._restore()
+            raise Interrupted(f'stopped by a second {signal.Signals(signum).name}; no checkpoint '
+                              'was saved for the current iteration', 128 + signum)
+        self.received = signum
+        print_log(f'received {signal.Signals(signum).name}: saving a checkpoint after the '
+                  'current iteration (send it again to stop at once)', logger='current')
+
+    def _restore(self) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous.clear()
+
+    def before_train(self, runner) -> None:
+        self.received = None
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be set from the main thread
+        for sig in self.signals:
+            self._previous[sig] = signal.signal(sig, self._handler)
+
+    def after_train(self, runner) -> None:
+        self._restore()
+
+    # -- stopping points -------------------------------------------------------------------
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if self.received is not None:
+            self._save_and_stop(runner, epoch_done=False)
+
+    def after_train_epoch(self, runner) -> None:
+        if self.received is not None:  # the epoch checkpoint was just saved by CheckpointHook
+            self._save_and_stop(runner, epoch_done=True)
+
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        if self.received is not None:
+            self._save_and_stop(runner, epoch_done=True, after_val=True)
+
+    def _save_and_stop(self, runner, epoch_done: bool, after_val: bool = False) -> None:
+        signum, self.received = self.received, None
+        self._restore()
+        name = signal.Signals(signum).name
+        work_dir = Path(runner.work_dir)
+        if epoch_done:
+            # runner.epoch counts finished epochs after validation, not before it
+            epoch = runner.epoch if after_val else runner.epoch + 1
+            meta = dict(epoch=epoch, iter=runner.iter)
+            where = f'after epoch {epoch}'
+        else:  # restart the unfinished epoch from its first iteration on resume
+            meta = dict(epoch=runner.epoch, iter=runner.iter + 1)
+            where = f'in epoch {runner.epoch + 1} (iteration {runner.iter + 1})'
+        filename = f"{PREFIX}epoch_{meta['epoch']}_iter_{meta['iter']}.pth"
+        runner.save_checkpoint(str(work_dir), filename, meta=meta, save_optimizer=True,
+                               save_param_scheduler=True)
+        path = work_dir / filename
+        if is_main_process():
+            write_last_checkpoint(str(work_dir), str(path))
+            for old in work_dir.glob(f'{PREFIX}*.pth'):
+                if old != path:
+                    old.unlink(missing_ok=True)
+        message = (f'interrupted by {name} {where}: checkpoint saved to {path}; continue '
+                   'with the same command and --resume')
+        print_log(message, logger='current')
+        raise Interrupted(message, 128 + signum)

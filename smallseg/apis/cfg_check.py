@@ -1,5 +1,6 @@
-"""Catch config mistakes mmengine accepts silently: unknown ``--cfg-options`` keys, a config
-name with a typo, class names that do not match the model's ``num_classes``."""
+"""Catch config mistakes mmengine accepts silently or reports with a traceback: unknown
+``--cfg-options`` keys, a config name with a typo, a ``type`` no registry knows, class names
+that do not match the model's ``num_classes``."""
 from __future__ import annotations
 
 import difflib
@@ -174,3 +175,38 @@ def check_num_classes(cfg: Config) -> None:
                 f'the config names {len(classes)} classes ({", ".join(classes)}) but '
                 f'{where}.num_classes is {head["num_classes"]}: set both (metainfo.classes in '
                 'the dataloaders and num_classes in the heads) to the same number')
+
+
+def _registered_names() -> set[str]:
+    import mmseg.registry as reg
+    from mmengine.registry import Registry
+    names: set[str] = set()
+    for attr in dir(reg):
+        registry = getattr(reg, attr)
+        while isinstance(registry, Registry):
+            names |= set(registry.module_dict)
+            registry = registry.parent
+    return names
+
+
+def _types(node: Any, path: str = '') -> Iterable[tuple[str, str]]:
+    if isinstance(node, dict):
+        if isinstance(node.get('type'), str):
+            yield path or 'the config', node['type']
+        for key, value in node.items():
+            yield from _types(value, f'{path}.{key}' if path else str(key))
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            yield from _types(value, f'{path}.{i}')
+
+
+def check_types(cfg: Config) -> None:
+    """Every ``type='Name'`` must be registered (mmengine fails later, with a traceback)."""
+    unknown = [(where, name) for where, name in _types(cfg._cfg_dict.to_dict())
+               if '.' not in name and _component_class(name) is None]
+    if not unknown:
+        return
+    where, name = unknown[0]
+    close = difflib.get_close_matches(name, sorted(_registered_names()), n=1, cutoff=0.6)
+    hint = f'; did you mean {close[0]!r}?' if close else ''
+    raise UserError(f"{where}.type: {name!r} is not a registered component{hint}")

@@ -16,7 +16,7 @@ LOADER_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 def load_config(path: str | Path, cfg_options: Optional[dict] = None) -> Config:
     """Read ``path`` and merge ``--cfg-options``; bad files or keys give a :class:`UserError`."""
     path = Path(path)
-    from .cfg_check import check_option_keys, suggest_config
+    from .cfg_check import check_option_keys, check_types, suggest_config
     if not path.is_file():
         raise UserError(f'config file {path} not found{suggest_config(path)}')
     try:
@@ -35,6 +35,7 @@ def load_config(path: str | Path, cfg_options: Optional[dict] = None) -> Config:
             set_data_root(cfg, cfg_options['data_root'])
         if 'img_size' in cfg_options:
             set_img_size(cfg, cfg_options['img_size'])
+    check_types(cfg)  # a misspelt type would fail later, inside mmengine, with a traceback
     return cfg
 
 

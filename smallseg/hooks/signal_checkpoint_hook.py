@@ -66,6 +66,9 @@ class SignalCheckpointHook(Hook):
 
     def after_train(self, runner) -> None:
         self._restore()
+        if is_main_process():  # the run finished: older interruption checkpoints are stale
+            for old in Path(runner.work_dir).glob(f'{PREFIX}*.pth'):
+                old.unlink(missing_ok=True)
 
     # -- stopping points -------------------------------------------------------------------
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:

@@ -255,8 +255,9 @@ def format_problems(report: ValidationReport) -> str:
     total = sum(c.images for c in report.checks)
     per_split = ', '.join(f'{c.split} {c.valid}' for c in report.checks)
     kinds = len({p.kind for p in report.problems})
+    n = len(report.problems)
     lines = [f'dataset check failed for {report.root}: {bad} of {total} image/mask pairs cannot '
-             f'be used for training ({len(report.problems)} problems of {kinds} kind'
+             f'be used for training ({n} problem{"s" if n > 1 else ""} of {kinds} kind'
              f'{"s" if kinds > 1 else ""}); nothing was trained']
     lines += _kind_lines(report.problems)
     lines.append(f'  fix the files (python eda/run_eda.py --data-root {report.root} lists all of '

@@ -10,6 +10,8 @@ import smallseg  # noqa: F401  (registers components, applies compat fixes)
 from mmengine.registry import init_default_scope
 
 REPO = Path(__file__).resolve().parents[1]
+# no ClearML in tests (nor a developer's ~/clearml.conf) unless a test asks for it
+os.environ.setdefault('SMALLSEG_CLEARML', 'off')
 TINY = 64  # image size for tests: small enough for seconds per training epoch on 2 cores
 
 

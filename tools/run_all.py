@@ -5,7 +5,7 @@ interrupted ones resumed, so running it again continues where it stopped.
 """
 import argparse
 
-from smallseg.apis import cli_entry
+from smallseg.apis import cli_entry, tracking
 from smallseg.apis.pipeline import DEFAULT_MODELS, run_main_job
 
 
@@ -26,12 +26,14 @@ def parse_args() -> argparse.Namespace:
                         help='skip error-analysis pictures, curves and comparison tables')
     parser.add_argument('--no-pretrained', dest='pretrained', action='store_const', const=None,
                         default='config', help='train the encoders from scratch')
+    tracking.add_argument(parser)
     return parser.parse_args()
 
 
 @cli_entry
 def main() -> None:
     args = parse_args()
+    tracking.set_mode(args.clearml)
     run_main_job(args.configs, data_root=args.data_root, work_root=args.work_dir,
                  results=args.results, epochs=args.epochs, amp=args.amp,
                  pretrained=args.pretrained, analyse=args.analyse)

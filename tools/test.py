@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mmengine.config import DictAction
 
-from smallseg.apis import cli_entry
+from smallseg.apis import cli_entry, tracking
 from smallseg.apis.test import (build_test_cfg, class_table, evaluate, output_paths,
                                 record_results, write_outputs)
 
@@ -36,12 +36,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    tracking.add_argument(parser)
     return parser.parse_args()
 
 
 @cli_entry
 def main() -> None:
     args = parse_args()
+    tracking.set_mode(args.clearml)
     name = args.model_name or Path(args.config).stem
     paths = output_paths(args.out, name, args.split) if args.out else None
     cfg = build_test_cfg(args.config, args.checkpoint, split=args.split,
@@ -60,6 +62,9 @@ def main() -> None:
         print('wrote ' + ', '.join(str(p) for p in paths.values() if p.is_file()))
     if args.results:
         record_results(args.results, name, args.split, metrics, args.config, args.checkpoint)
+    # metrics go to the training run's ClearML task (or a new one); close it with the files
+    tracking.finish_tracking({f'{args.split}_metrics': paths['metrics'] if paths else None,
+                              'results': args.results})
 
 
 if __name__ == '__main__':

@@ -6,7 +6,7 @@ import argparse
 
 from mmengine.config import DictAction
 
-from smallseg.apis import cli_entry
+from smallseg.apis import cli_entry, tracking
 from smallseg.apis.train import build_train_cfg, train
 
 
@@ -43,12 +43,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    tracking.add_argument(parser)
     return parser.parse_args()
 
 
 @cli_entry
 def main() -> None:
     args = parse_args()
+    tracking.set_mode(args.clearml)
     cfg, info = build_train_cfg(
         args.config, work_dir=args.work_dir, data_root=args.data_root, resume=args.resume,
         amp=args.amp, pretrained=args.pretrained, epochs=args.epochs,

@@ -6,7 +6,8 @@ env_cfg = dict(
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
     dist_cfg=dict(backend='nccl'),  # tools switch to gloo when there is no GPU
 )
-vis_backends = [dict(type='LocalVisBackend')]
+# SafeClearMLVisBackend: mmengine's ClearML backend on the run's tracker (see clearml below)
+vis_backends = [dict(type='LocalVisBackend'), dict(type='SafeClearMLVisBackend')]
 # no fixed name: each Runner gets its own visualizer instance (several runs in one process)
 visualizer = dict(type='SegLocalVisualizer', vis_backends=vis_backends)
 log_processor = dict(by_epoch=True)
@@ -19,6 +20,7 @@ custom_hooks = [
     dict(type='ChannelsLastHook'),
     dict(type='NonFiniteLossHook'),
     dict(type='SignalCheckpointHook'),
+    dict(type='ClearMLHook'),  # per-epoch curves, test metrics, pictures, model (see clearml)
 ]
 # mixed precision: 'auto' = bf16/fp16 where the hardware runs it natively (CUDA, or a CPU with
 # AMX / AVX512-BF16), fp32 elsewhere; tools/train.py --amp forces it on, --no-amp off
@@ -30,3 +32,9 @@ pretrained = 'auto'
 # dataloader workers chosen from the machine (0 on a CPU with <= 4 cores, where worker
 # processes would fight the training threads); False = use the dataloaders' num_workers
 auto_num_workers = True
+# ClearML experiment tracking, one task per run (smallseg.apis.tracking): mode 'auto' = online
+# when credentials are configured (clearml-init, or CLEARML_API_HOST/ACCESS_KEY/SECRET_KEY) and
+# the server answers, else an offline session in <work_dir>/clearml/ to import later; 'online',
+# 'offline', 'off'. The tools' --clearml overrides it, and so does $SMALLSEG_CLEARML.
+# task_name None = the config's name. A failing server never stops training.
+clearml = dict(mode='auto', project='smallseg', task_name=None, tags=[])

@@ -11,6 +11,7 @@ from mmengine.logging import print_log
 from .errors import UserError
 from .results import read_results
 from .test import build_test_cfg, evaluate, record_results
+from .tracking import finish_tracking
 from .train import RUN_INFO, build_train_cfg, train
 
 DEFAULT_MODELS = ('configs/deeplabv3plus_r50.py', 'configs/unet_r34.py')
@@ -73,6 +74,8 @@ def run_main_job(configs: Sequence[str] = DEFAULT_MODELS, data_root: str = 'data
         record_results(results, name, 'test', metrics, config, ckpt)
         if analyse:
             analyse_model(config, ckpt, work_dir, str(root), cfg_options)
+        # the test metrics went to the training run's ClearML task: close it with the files
+        finish_tracking({'results': results})
     if analyse:
         from smallseg.analysis import write_comparison
         write_comparison(results, 'results')

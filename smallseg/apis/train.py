@@ -18,6 +18,7 @@ from .config import (check_data_root, configure_amp, configure_launcher, configu
 from .cfg_check import check_num_classes
 from .pretrained import resolve_pretrained
 from .robust import (check_epochs, check_work_dir, configure_randomness, resolve_resume)
+from .tracking import finish_tracking
 from .validate import validate_dataset
 
 RUN_INFO = 'run_info.json'
@@ -95,6 +96,7 @@ def train(cfg: Config, info: Optional[dict] = None) -> dict:
         work_dir=str(work_dir))
     if runner.rank == 0:
         atomic_write(work_dir / RUN_INFO, json.dumps(info, indent=2))
+        finish_tracking()  # close the ClearML task with run_info.json as an artifact
     if runner.world_size > 1:
         print(f'rank {runner.rank}/{runner.world_size}: finished {runner.epoch} epochs',
               flush=True)

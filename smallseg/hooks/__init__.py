@@ -1,7 +1,8 @@
 from .channels_last_hook import ChannelsLastHook
+from .clearml_hook import ClearMLHook, SafeClearMLVisBackend
 from .nonfinite_loss_hook import NonFiniteLossError, NonFiniteLossHook
 from .safe_checkpoint_hook import SafeCheckpointHook
 from .signal_checkpoint_hook import SignalCheckpointHook
 
-__all__ = ['ChannelsLastHook', 'NonFiniteLossError', 'NonFiniteLossHook', 'SafeCheckpointHook',
-           'SignalCheckpointHook']
+__all__ = ['ChannelsLastHook', 'ClearMLHook', 'NonFiniteLossError', 'NonFiniteLossHook',
+           'SafeCheckpointHook', 'SafeClearMLVisBackend', 'SignalCheckpointHook']

@@ -1,0 +1,359 @@
+"""ClearML tracking with the real ClearML client (no mocks): offline sessions read back from
+disk, a closed port, bad credentials, a silent server, and a server lost in the middle of a
+run (a small stand-in for the ClearML API on 127.0.0.1). HOME and CLEARML_CONFIG_FILE point
+into tmp folders: the user's ~/clearml.conf is never read or written."""
+from __future__ import annotations
+
+import base64
+import inspect
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from mmengine.config import Config
+from mmengine.logging import MMLogger
+
+from smallseg.apis import tracking
+from smallseg.apis.test import build_test_cfg, evaluate
+from smallseg.apis.train import build_train_cfg, train
+
+from conftest import TINY, tiny_options
+
+pytestmark = pytest.mark.slow
+
+CONFIG = 'configs/unet_r34.py'
+CLASSES = ('background', 'round', 'angular')
+CLEARML_ENV = ('CLEARML_API_HOST', 'CLEARML_API_ACCESS_KEY', 'CLEARML_API_SECRET_KEY',
+               'CLEARML_WEB_HOST', 'CLEARML_FILES_HOST', 'CLEARML_CACHE_DIR',
+               'CLEARML_OFFLINE_MODE', tracking.ENV_MODE)
+
+
+def options(mode: str) -> dict:
+    """Tiny runs: one training iteration, 4 val images, and the ClearML mode."""
+    return {**tiny_options(), 'train_dataloader.dataset.indices': 4,
+            'val_dataloader.dataset.indices': 4, 'clearml.mode': mode}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def clearml_warnings(text: str) -> list[str]:
+    """Warning/error lines about ClearML (and ClearML's retries, tracebacks through it)."""
+    lines = text.splitlines()
+    found = []
+    for i, line in enumerate(lines):
+        low = line.lower()
+        if low.startswith('traceback'):
+            if any('clearml' in later.lower() or 'tracking' in later
+                   for later in lines[i + 1:i + 20]):
+                found.append(line)
+        elif 'clearml' in low and any(m in low for m in ('warning', 'error', 'retrying')):
+            found.append(line)
+    return found
+
+
+def read_session(zip_path: Path) -> tuple[zipfile.ZipFile, dict, list[dict]]:
+    """The offline session as ClearML wrote it: the zip, task.json and the metric events."""
+    zf = zipfile.ZipFile(zip_path)
+    task = json.loads(zf.read('task.json'))
+    events = [e for line in zf.read('metrics.jsonl').decode().splitlines() if line.strip()
+              for e in json.loads(line)]
+    return zf, task, events
+
+
+def scalars(events: list[dict]) -> dict[tuple[str, str], dict[int, float]]:
+    out: dict = {}
+    for e in events:
+        if e['type'] == 'training_stats_scalar':
+            out.setdefault((e['metric'], e['variant']), {})[e['iter']] = e['value']
+    return out
+
+
+@pytest.fixture(scope='module')
+def clearml_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A throw-away HOME and clearml.conf; no CLEARML_* or SMALLSEG_CLEARML from outside."""
+    home = tmp_path_factory.mktemp('home')
+    (home / 'clearml.conf').write_text('')
+    mp = pytest.MonkeyPatch()
+    mp.setenv('HOME', str(home))
+    mp.setenv('CLEARML_CONFIG_FILE', str(home / 'clearml.conf'))
+    for name in CLEARML_ENV:
+        mp.setenv(name, '')  # recorded, so undo() restores the outside values
+        mp.delenv(name)
+    yield home
+    mp.undo()
+    os.environ.pop('CLEARML_OFFLINE_MODE', None)  # ClearML sets it when it goes offline
+
+
+# -- a stand-in for the ClearML API server (enough for Task.init, reports and close) ---------
+class _Api(BaseHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.do_POST()
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get('Content-Length') or 0)
+        body = self.rfile.read(length) if length else b''
+        action = self.path.split('?')[0].strip('/').split('/')[-1]
+        try:
+            req = json.loads(body) if body[:1] in (b'{', b'[') else {}
+        except ValueError:
+            req = {}
+        auth = self.headers.get('Authorization', '')
+        if action == 'auth.login':
+            if auth.startswith('Basic ') and base64.b64decode(auth[6:]) != b'key:secret':
+                return self._reply(401, {})
+            import jwt
+            token = jwt.encode({'exp': int(time.time()) + 3600, 'api_version': '2.30',
+                                'server_version': '1.16.0', 'env': 'test',
+                                'identity': {'user': 'u', 'company': 'c'}}, 'k',
+                               algorithm='HS256')
+            return self._reply(200, {'token': token})
+        task = {'id': req.get('task') or 'x', 'name': 'run', 'status': 'in_progress',
+                'project': 'p', 'type': 'training', 'execution': {}, 'script': {},
+                'hyperparams': {}, 'configuration': {}, 'system_tags': [], 'tags': [],
+                'runtime': {}, 'last_iteration': 0, 'models': {'input': [], 'output': []}}
+        data = {'tasks.get_by_id': {'task': task}, 'tasks.get_all': {'tasks': []},
+                'projects.get_all': {'projects': [{'id': 'p', 'name': 'smallseg'}]},
+                'projects.get_by_id': {'project': {'id': 'p', 'name': 'smallseg'}},
+                'models.get_all': {'models': []}}.get(action)
+        if data is None:
+            data = {'id': uuid.uuid4().hex} if action.endswith('.create') else {'updated': 1}
+        self._reply(200, data)
+
+    def _reply(self, code: int, data: dict) -> None:
+        out = json.dumps({'meta': {'id': 'm', 'trx': 't', 'result_code': code,
+                                   'result_subcode': 0, 'result_msg': 'OK',
+                                   'endpoint': {'name': '', 'requested_version': '2.30',
+                                                'actual_version': '2.30'}},
+                          'data': data}).encode()
+        self.send_response(code)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+
+@pytest.fixture
+def api_server() -> Iterator[ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(('127.0.0.1', 0), _Api)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def _point_at(monkeypatch: pytest.MonkeyPatch, host: str, secret: str = 'secret') -> None:
+    for name, value in (('CLEARML_API_HOST', host), ('CLEARML_WEB_HOST', host),
+                        ('CLEARML_FILES_HOST', host), ('CLEARML_API_ACCESS_KEY', 'key'),
+                        ('CLEARML_API_SECRET_KEY', secret)):
+        monkeypatch.setenv(name, value)
+
+
+# -- mode resolution (no training) -------------------------------------------------------------
+def test_mode_resolution(clearml_home: Path, monkeypatch: pytest.MonkeyPatch,
+                         api_server: ThreadingHTTPServer) -> None:
+    assert tracking.resolve_mode('auto') == ('offline', None, None)  # nothing configured
+    assert tracking.resolve_mode('off')[0] == 'off'
+    mode, _, warning = tracking.resolve_mode('online')
+    assert mode == 'offline' and 'credentials' in warning
+    # credentials from a clearml.conf (what clearml-init writes), server answering
+    host = f'http://127.0.0.1:{api_server.server_address[1]}'
+    conf = clearml_home / 'with_server.conf'
+    conf.write_text('api {\n  api_server: "%s"\n  credentials {\n    access_key: "key"\n'
+                    '    secret_key: "secret"\n  }\n}\n' % host)
+    monkeypatch.setenv('CLEARML_CONFIG_FILE', str(conf))
+    mode, server, warning = tracking.resolve_mode('auto')
+    assert (mode, server.host, server.source, warning) == ('online', host, str(conf), None)
+    # bad credentials (the environment wins over the file)
+    _point_at(monkeypatch, host, secret='wrong')
+    mode, _, warning = tracking.resolve_mode('auto')
+    assert mode == 'offline' and 'rejected the credentials' in warning
+    # precedence: --clearml > $SMALLSEG_CLEARML > config
+    monkeypatch.setenv(tracking.ENV_MODE, 'off')
+    assert tracking.requested_mode('auto') == 'off'
+    tracking.set_mode('offline')
+    try:
+        assert tracking.requested_mode('auto') == 'offline'
+    finally:
+        tracking.set_mode(None)
+
+
+def test_silent_server_costs_seconds_not_minutes(clearml_home: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as listener:  # accepts connections (backlog), never answers
+        listener.bind(('127.0.0.1', 0))
+        listener.listen(8)
+        _point_at(monkeypatch, f'http://127.0.0.1:{listener.getsockname()[1]}')
+        start = time.perf_counter()
+        mode, _, warning = tracking.resolve_mode('auto')
+        elapsed = time.perf_counter() - start
+    print(f'silent server: offline after {elapsed:.1f} s')
+    assert mode == 'offline' and 'not reachable' in warning
+    assert elapsed < 2 * tracking.CHECK_TIMEOUT_S + 2
+
+
+def test_server_lost_mid_run_switches_to_offline_keeping_everything(
+        clearml_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        api_server: ThreadingHTTPServer, capfd: pytest.CaptureFixture) -> None:
+    from clearml import Task
+    if Task.is_offline():
+        pytest.skip('ClearML already went offline in this process (run this test first)')
+    _point_at(monkeypatch, f'http://127.0.0.1:{api_server.server_address[1]}')
+    MMLogger.get_instance(f'lost-{uuid.uuid4().hex}')  # the 'current' logger, on this capture
+    cfg = Config(dict(work_dir=str(tmp_path), clearml=dict(mode='auto', task_name='lost')))
+    tracker = tracking.tracker_for(cfg)
+    tracker.start('train')
+    assert tracker.mode == 'online'
+    tracker.log('params', 'Hyperparameters', {'lr': 0.1})
+    tracker.log('scalars', [('loss', 'train', 1.0, 1)])
+    api_server.shutdown()
+    api_server.server_close()
+    start = time.perf_counter()
+    tracker.check_server()  # what ClearMLHook does after each epoch
+    switch_s = time.perf_counter() - start
+    assert tracker.mode == 'offline'
+    tracker.log('scalars', [('loss', 'train', 0.5, 2)])
+    tracker.finish()
+    print(f'server lost: offline after {switch_s:.1f} s')
+    assert switch_s < 15
+    info = json.loads((tmp_path / tracking.TASK_FILE).read_text())
+    assert info['mode'] == 'offline'
+    _, task, events = read_session(Path(info['zip']))
+    assert scalars(events)[('loss', 'train')] == {1: 1.0, 2: 0.5}  # before and after
+    assert task['hyperparams']['Hyperparameters']['lr']['value'] == '0.1'
+    out = capfd.readouterr()
+    warnings = clearml_warnings(out.out + out.err)
+    assert len(warnings) == 1 and 'switching to offline' in warnings[0], warnings
+
+
+# -- a real run, offline ------------------------------------------------------------------------
+@pytest.fixture(scope='module')
+def offline_run(tiny_data: Path, clearml_home: Path,
+                tmp_path_factory: pytest.TempPathFactory) -> dict:
+    work = tmp_path_factory.mktemp('offline') / 'unet_r34'
+    cfg, info = build_train_cfg(CONFIG, work_dir=str(work), data_root=str(tiny_data), epochs=1,
+                                pretrained=None, cfg_options=options('offline'))
+    info = train(cfg, info)  # closes the task: run_info.json is an artifact
+    test_cfg = build_test_cfg(CONFIG, info['best_checkpoint'], data_root=str(tiny_data),
+                              work_dir=str(work / 'test'),
+                              cfg_options={'model.data_preprocessor.size': (TINY, TINY),
+                                           'clearml.mode': 'offline'})
+    metrics = evaluate(test_cfg)  # logs into the training run's task (clearml_task.json)
+    results = work / 'test_metrics.json'
+    results.write_text(json.dumps(metrics))
+    tracking.finish_tracking({'test_metrics': results})
+    return dict(work=work, info=info, metrics=metrics,
+                task_file=json.loads((work / tracking.TASK_FILE).read_text()))
+
+
+def test_offline_session_holds_the_whole_run(offline_run: dict) -> None:
+    from clearml import Task
+    work, info = offline_run['work'], offline_run['info']
+    task_file = offline_run['task_file']
+    assert task_file['mode'] == 'offline'
+    zip_path = Path(task_file['zip'])
+    assert zip_path.parent.parent == work / 'clearml' and zip_path.is_file()
+    zf, task, events = read_session(zip_path)
+    names = zf.namelist()
+    assert task['id'] == task_file['id'] and task['name'] == 'unet_r34'
+    # config and editable hyper-parameters
+    assert 'UNetHead' in task['configuration']['config']['value']
+    assert 'test config' in task['configuration']
+    hyper = task['hyperparams']['Hyperparameters']
+    assert hyper['optimizer/type']['value'] == 'AdamW'
+    assert float(hyper['optimizer/lr']['value']) == pytest.approx(2e-4)
+    assert hyper['model/decode_head']['value'] == 'UNetHead'
+    props = task['hyperparams']['properties']
+    assert {'git_commit', 'git_dirty', 'host', 'python', 'torch', 'cpu_count'} <= set(props)
+    assert 'torch==' in task['script']['requirements']['pip']  # pip freeze
+    # per-epoch scalars: train loss, learning rate, val mDice, per-class val Dice/IoU
+    curves = scalars(events)
+    assert set(curves[('loss', 'train')]) == {1}
+    assert curves[('learning rate', 'lr')][1] == pytest.approx(2e-4)
+    assert curves[('mDice', 'val')][1] == pytest.approx(info['best_val_mdice'] * 100, abs=0.01)
+    for cls in CLASSES:
+        assert 1 in curves[('val Dice per class', cls)]
+        assert 1 in curves[('val IoU per class', cls)]
+    # test metrics, in the same task (percent, as mmengine logs them)
+    test_mdice = offline_run['metrics']['mDice'] * 100
+    assert curves[('mDice', 'test')][1] == pytest.approx(test_mdice, abs=0.01)
+    assert curves[('Summary', 'test mDice')][-2 ** 31] == pytest.approx(test_mdice, abs=0.01)
+    assert any(e['type'] == 'plot' and e['metric'] == 'test confusion matrix' for e in events)
+    # prediction pictures: image | truth | prediction, stored in the session
+    pictures = [e for e in events if e['type'] == 'training_debug_image'
+                and e['metric'] == 'val predictions']
+    assert 1 <= len(pictures) <= 4
+    assert any('val predictions' in n and n.endswith('.jpeg') for n in names)
+    # the best checkpoint as output model, stored uncompressed in the zip
+    model = task['offline_output_models'][0]
+    ckpt = Path(info['best_checkpoint'])
+    assert Path(model['weights']['weights_filename']).name == ckpt.name
+    assert model['init']['label_enumeration'] == {c: i for i, c in enumerate(CLASSES)}
+    entry = zf.getinfo(f'models/{ckpt.name}')
+    assert entry.compress_type == zipfile.ZIP_STORED and entry.file_size == ckpt.stat().st_size
+    # artifacts: run info (written after training) and the test metrics
+    artifacts = {a['key'] for a in task['execution']['artifacts']}
+    assert {'run_info', 'test_metrics'} <= artifacts
+    assert any(n.endswith('artifacts/run_info/run_info.json') for n in names)
+    # the run ends with the session's path and the command that imports it
+    log = next(work.glob('*/*.log')).read_text()
+    assert f"Task.import_offline_session('{zip_path}')" in log
+    assert 'session_folder_zip' in inspect.signature(Task.import_offline_session).parameters
+
+
+# -- a closed port: one warning, offline, training goes on -------------------------------------
+def _timed_train(tiny_data: Path, work: Path, mode: str) -> tuple[float, dict]:
+    start = time.perf_counter()
+    cfg, info = build_train_cfg(CONFIG, work_dir=str(work), data_root=str(tiny_data), epochs=1,
+                                pretrained=None, cfg_options=options(mode))
+    info = train(cfg, info)
+    return time.perf_counter() - start, info
+
+
+def test_closed_port_costs_one_warning_and_seconds(
+        tiny_data: Path, clearml_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capfd: pytest.CaptureFixture, offline_run: dict) -> None:
+    off_s, _ = _timed_train(tiny_data, tmp_path / 'off', 'off')
+    assert not (tmp_path / 'off' / 'clearml').exists()
+    port = free_port()  # nobody listens there
+    _point_at(monkeypatch, f'http://127.0.0.1:{port}', secret='not-a-real-secret')
+    capfd.readouterr()
+    closed_s, info = _timed_train(tiny_data, tmp_path / 'closed', 'auto')
+    work = Path(info['work_dir'])
+    # training went to the end with its checkpoints and metrics
+    assert info['epochs'] == 1 and info['best_val_mdice'] is not None
+    assert Path(info['best_checkpoint']).is_file() and (work / 'run_info.json').is_file()
+    assert next(work.glob('*/vis_data/scalars.json')).read_text().count('mDice') >= 1
+    out = capfd.readouterr()
+    warnings = clearml_warnings(out.out + out.err)
+    assert len(warnings) == 1, warnings  # exactly one line, naming the server
+    assert f'127.0.0.1:{port} is not reachable' in warnings[0] and 'offline' in warnings[0]
+    # the test run logs into the training run's (offline) task, with its own one warning
+    metrics = evaluate(build_test_cfg(CONFIG, info['best_checkpoint'], data_root=str(tiny_data),
+                                      work_dir=str(work / 'test'),
+                                      cfg_options={'model.data_preprocessor.size': (TINY, TINY)}))
+    tracking.finish_tracking()
+    assert 0.0 <= metrics['mDice'] <= 1.0
+    out = capfd.readouterr()
+    assert len(clearml_warnings(out.out + out.err)) == 1
+    with capfd.disabled():  # shown in the test output
+        print(f'\nclosed port: training {closed_s:.1f} s vs {off_s:.1f} s with ClearML off '
+              f'({closed_s - off_s:+.1f} s)')
+    task_file = json.loads((work / tracking.TASK_FILE).read_text())
+    assert task_file['mode'] == 'offline' and Path(task_file['zip']).is_file()
+    assert closed_s - off_s < 30  # generous: measured a few seconds (printed above)

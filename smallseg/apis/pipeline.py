@@ -58,14 +58,15 @@ def run_main_job(configs: Sequence[str] = DEFAULT_MODELS, data_root: str = 'data
     for config in configs:
         name = Path(config).stem
         work_dir = Path(work_root) / name
+        # an interrupted run resumes, with the same checks as tools/train.py --resume
         cfg, info = build_train_cfg(config, work_dir=str(work_dir), data_root=str(root),
                                     amp=amp, pretrained=pretrained, epochs=epochs,
-                                    cfg_options=cfg_options)
+                                    cfg_options=cfg_options,
+                                    resume=(work_dir / 'last_checkpoint').is_file())
         if _finished(work_dir, cfg.train_cfg.max_epochs):
             print_log(f'{name}: finished run found in {work_dir}, not retraining',
                       logger='current')
         else:
-            cfg.resume = (work_dir / 'last_checkpoint').is_file()
             train(cfg, info)
         ckpt = find_best_checkpoint(work_dir)
         test_cfg = build_test_cfg(config, ckpt, split='test', work_dir=str(work_dir),

@@ -8,7 +8,10 @@ import base64
 import inspect
 import json
 import os
+import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -93,11 +96,14 @@ def clearml_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         mp.delenv(name)
     yield home
     mp.undo()
-    os.environ.pop('CLEARML_OFFLINE_MODE', None)  # ClearML sets it when it goes offline
+    for name in ('CLEARML_OFFLINE_MODE', 'TRAINS_OFFLINE_MODE'):  # set by ClearML offline
+        os.environ.pop(name, None)
 
 
 # -- a stand-in for the ClearML API server (enough for Task.init, reports and close) ---------
 class _Api(BaseHTTPRequestHandler):
+    calls: list[str] = []
+
     def log_message(self, *args: object) -> None:
         pass
 
@@ -108,6 +114,7 @@ class _Api(BaseHTTPRequestHandler):
         length = int(self.headers.get('Content-Length') or 0)
         body = self.rfile.read(length) if length else b''
         action = self.path.split('?')[0].strip('/').split('/')[-1]
+        self.calls.append(action)
         try:
             req = json.loads(body) if body[:1] in (b'{', b'[') else {}
         except ValueError:
@@ -122,14 +129,20 @@ class _Api(BaseHTTPRequestHandler):
                                 'identity': {'user': 'u', 'company': 'c'}}, 'k',
                                algorithm='HS256')
             return self._reply(200, {'token': token})
-        task = {'id': req.get('task') or 'x', 'name': 'run', 'status': 'in_progress',
-                'project': 'p', 'type': 'training', 'execution': {}, 'script': {},
-                'hyperparams': {}, 'configuration': {}, 'system_tags': [], 'tags': [],
-                'runtime': {}, 'last_iteration': 0, 'models': {'input': [], 'output': []}}
-        data = {'tasks.get_by_id': {'task': task}, 'tasks.get_all': {'tasks': []},
+        def task(task_id: str) -> dict:
+            return {'id': task_id, 'name': 'run', 'status': 'in_progress', 'project': 'p',
+                    'type': 'training', 'execution': {}, 'script': {}, 'hyperparams': {},
+                    'configuration': {}, 'system_tags': [], 'tags': [], 'runtime': {},
+                    'last_iteration': 0, 'models': {'input': [], 'output': []}, 'output': {},
+                    'comment': ''}
+
+        data = {'tasks.get_by_id': {'task': task(req.get('task') or 'x')},
+                'tasks.get_all': {'tasks': [task(i) for i in req.get('id') or []]},
                 'projects.get_all': {'projects': [{'id': 'p', 'name': 'smallseg'}]},
                 'projects.get_by_id': {'project': {'id': 'p', 'name': 'smallseg'}},
-                'models.get_all': {'models': []}}.get(action)
+                'models.get_all': {'models': []},
+                'models.get_by_id': {'model': {'id': req.get('model'), 'name': 'm', 'uri': '',
+                                               'ready': False}}}.get(action)
         if data is None:
             data = {'id': uuid.uuid4().hex} if action.endswith('.create') else {'updated': 1}
         self._reply(200, data)
@@ -261,7 +274,8 @@ def offline_run(tiny_data: Path, clearml_home: Path,
                 task_file=json.loads((work / tracking.TASK_FILE).read_text()))
 
 
-def test_offline_session_holds_the_whole_run(offline_run: dict) -> None:
+def test_offline_session_holds_the_whole_run(offline_run: dict,
+                                            api_server: ThreadingHTTPServer) -> None:
     from clearml import Task
     work, info = offline_run['work'], offline_run['info']
     task_file = offline_run['task_file']
@@ -310,10 +324,20 @@ def test_offline_session_holds_the_whole_run(offline_run: dict) -> None:
     artifacts = {a['key'] for a in task['execution']['artifacts']}
     assert {'run_info', 'test_metrics'} <= artifacts
     assert any(n.endswith('artifacts/run_info/run_info.json') for n in names)
-    # the run ends with the session's path and the command that imports it
+    # the run ends with the session's path and the command that imports it, which works
     log = next(work.glob('*/*.log')).read_text()
     assert f"Task.import_offline_session('{zip_path}')" in log
     assert 'session_folder_zip' in inspect.signature(Task.import_offline_session).parameters
+    command = re.findall(r'python -c "(.+)"', log)[-1]
+    host = f'http://127.0.0.1:{api_server.server_address[1]}'
+    env = {k: v for k, v in os.environ.items() if not k.endswith('_OFFLINE_MODE')}  # new shell
+    env.update(CLEARML_API_HOST=host, CLEARML_WEB_HOST=host, CLEARML_FILES_HOST=host,
+               CLEARML_API_ACCESS_KEY='key', CLEARML_API_SECRET_KEY='secret')
+    _Api.calls.clear()
+    done = subprocess.run([sys.executable, '-c', command], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert {'tasks.create', 'models.create', 'events.add_batch'} <= set(_Api.calls)
 
 
 # -- a closed port: one warning, offline, training goes on -------------------------------------

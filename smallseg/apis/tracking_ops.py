@@ -225,14 +225,11 @@ def _artifact(task: Any, name: str, path: str) -> None:
     task.upload_artifact(name, artifact_object=Path(path), wait_on_upload=False)
 
 
-def _model(task: Any, path: str, name: str, iteration: Optional[int], labels: dict,
-           config: dict) -> None:
+def _model(task: Any, path: str, name: str, iteration: Optional[int], labels: dict) -> None:
     from clearml import OutputModel
-    try:
-        model = OutputModel(task=task, name=name, framework='PyTorch', label_enumeration=labels,
-                            config_dict=_plain(config))
-    except ValueError:  # a config HOCON cannot hold: the model without its design
-        model = OutputModel(task=task, name=name, framework='PyTorch', label_enumeration=labels)
+    # no model design: an offline model with one cannot be imported (clearml 2.1 records both
+    # config_text and config_dict, which OutputModel refuses); the task holds the config
+    model = OutputModel(task=task, name=name, framework='PyTorch', label_enumeration=labels)
     try:
         model.update_weights(weights_filename=path, auto_delete_file=False,
                              iteration=iteration)

@@ -237,8 +237,7 @@ class ClearMLHook(Hook):
         if best and Path(best).is_file():
             classes = runner.cfg.get('metainfo', {}).get('classes') or _classes(runner)
             tracker.log('model', str(Path(best).resolve()), f'{tracker.name} best',
-                        _epoch_of(best), {c: i for i, c in enumerate(classes)},
-                        runner.cfg.to_dict())
+                        _epoch_of(best), {c: i for i, c in enumerate(classes)})
 
 
 def hyperparameters(cfg: Any) -> dict:

@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from mmengine.config import DictAction
+from mmengine.dist import get_rank
 
 from smallseg.apis import cli_entry, tracking
 from smallseg.apis.test import (build_test_cfg, class_table, evaluate, output_paths,
@@ -52,6 +53,8 @@ def main() -> None:
                          launcher=args.launcher,
                          csv_path=paths['per_image'] if paths else None)
     metrics = evaluate(cfg)
+    if get_rank() != 0:  # every rank gets the collected metrics; one writes them
+        return
     print(f'\n{name} {args.split} (fractions; mDice = mean over all classes, dataset-level):')
     print(class_table(metrics))
     print(f"mDice {metrics['mDice']:.4f}  mDice_fg {metrics.get('mDice_fg') or 0:.4f}  "

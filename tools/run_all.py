@@ -6,6 +6,7 @@ interrupted ones resumed, so running it again continues where it stopped.
 import argparse
 
 from smallseg.apis import cli_entry, tracking
+from smallseg.apis.config import add_amp_arguments
 from smallseg.apis.pipeline import DEFAULT_MODELS, run_main_job
 
 
@@ -19,9 +20,7 @@ def parse_args() -> argparse.Namespace:
                         help='parent of the per-model work dirs')
     parser.add_argument('--results', default='results.json', help='results file to write')
     parser.add_argument('--epochs', type=int, help='override max_epochs (e.g. a quick run)')
-    amp = parser.add_mutually_exclusive_group()
-    amp.add_argument('--amp', dest='amp', action='store_const', const='on')
-    amp.add_argument('--no-amp', dest='amp', action='store_const', const='off')
+    add_amp_arguments(parser)
     parser.add_argument('--no-analysis', dest='analyse', action='store_false',
                         help='skip error-analysis pictures, curves and comparison tables')
     parser.add_argument('--no-pretrained', dest='pretrained', action='store_const', const=None,

@@ -10,6 +10,7 @@ from mmengine.config import DictAction
 from mmengine.dist import get_rank
 
 from smallseg.apis import cli_entry, tracking
+from smallseg.apis.config import add_amp_arguments
 from smallseg.apis.test import (build_test_cfg, class_table, evaluate, output_paths,
                                 record_results, write_outputs)
 
@@ -28,10 +29,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--results', default='results.json',
                         help='results file to update (default: results.json)')
     parser.add_argument('--model-name', help='key in results.json (default: config name)')
-    amp = parser.add_mutually_exclusive_group()
-    amp.add_argument('--amp', dest='amp', action='store_const', const='on',
-                     help='mixed-precision inference')
-    amp.add_argument('--no-amp', dest='amp', action='store_const', const='off')
+    add_amp_arguments(parser)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, xxx=yyy format')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],

@@ -7,6 +7,7 @@ import argparse
 from mmengine.config import DictAction
 
 from smallseg.apis import cli_entry, tracking
+from smallseg.apis.config import add_amp_arguments
 from smallseg.apis.train import build_train_cfg, train
 
 
@@ -17,12 +18,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--data-root', help='dataset root (img/<split>, labels/<split>)')
     parser.add_argument('--resume', action='store_true',
                         help='resume from the latest checkpoint in the work dir')
-    amp = parser.add_mutually_exclusive_group()
-    amp.add_argument('--amp', dest='amp', action='store_const', const='on',
-                     help='mixed precision (bf16 on CPU, bf16/fp16 on CUDA); default: the '
-                          "config's amp='auto', on where the hardware runs it natively")
-    amp.add_argument('--no-amp', dest='amp', action='store_const', const='off',
-                     help='train in fp32')
+    add_amp_arguments(parser)
     pre = parser.add_mutually_exclusive_group()
     pre.add_argument('--pretrained', default='config', metavar='FILE',
                      help='ImageNet weights for the encoder (a local .pth)')

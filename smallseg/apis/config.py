@@ -1,6 +1,7 @@
 """Load a config and apply the tools' command-line choices to it."""
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 from typing import Any, Optional
@@ -94,6 +95,16 @@ def cpu_has_native_bf16() -> bool:
         return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
     except AttributeError:
         return False
+
+
+def add_amp_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--amp`` / ``--no-amp`` (dest ``amp``: 'on', 'off' or None = the config's ``amp``)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument('--amp', dest='amp', action='store_const', const='on',
+                       help='mixed precision (bf16 on CPU, bf16/fp16 on CUDA); default: the '
+                            "config's amp='auto', on where the hardware runs it natively")
+    group.add_argument('--no-amp', dest='amp', action='store_const', const='off',
+                       help='fp32 only')
 
 
 def configure_amp(cfg: Config, mode: str = 'auto') -> str:

@@ -33,6 +33,46 @@ FRAMEWORKS_OFF = {name: False for name in (
 
 
 # -- the task ---------------------------------------------------------------------------------
+class _WentOffline(BaseException):
+    """Raised by :class:`_OfflineAwareSession` past ClearML's ``except Exception`` retry loop."""
+
+
+class _OfflineAwareSession:
+    """A session whose ``send`` raises :class:`_WentOffline` where ClearML's returns None."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+
+    def send(self, *args: Any, **kwargs: Any) -> Any:
+        result = self._session.send(*args, **kwargs)
+        if result is None:
+            raise _WentOffline
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)
+
+
+def patch_offline_retry_loop() -> None:
+    """Mend a ClearML 2.1.12 race: ``InterfaceBase._send`` checks offline mode once, then
+    retries ``while True``; a request in flight when ``Task.set_offline(True)`` comes (the
+    switch to offline) gets None back, fails on ``res.meta`` and prints a traceback in a
+    tight loop forever. Patched, that request returns None, as it would have offline."""
+    from clearml.backend_interface.base import InterfaceBase
+    original = InterfaceBase.__dict__['_send']
+    if getattr(original, '_smallseg', False):
+        return
+
+    def _send(cls: Any, session: Any, req: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return original.__func__(cls, _OfflineAwareSession(session), req, *args, **kwargs)
+        except _WentOffline:
+            return None
+
+    _send._smallseg = True  # type: ignore[attr-defined]
+    InterfaceBase._send = classmethod(_send)
+
+
 def _install_session(server: Any, retries: dict, connect_timeout: float) -> None:
     """A default API session that gives up in seconds, not ClearML's 240 retries x backoff."""
     from clearml.backend_api import Session
@@ -51,6 +91,7 @@ def init_task(mode: str, server: Any, continue_id: Optional[str], settings: dict
     ``continue_id`` reopens that task (its iterations are not offset)."""
     from clearml import Task
 
+    patch_offline_retry_loop()
     # ClearML's own warnings (retries, git remote...) would add lines: the run prints one
     logging.getLogger('clearml').setLevel(logging.ERROR)
     if mode == 'offline':

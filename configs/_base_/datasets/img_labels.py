@@ -13,7 +13,7 @@ train_pipeline = [
     dict(type='LoadAnnotations'),
     dict(type='Resize', scale=img_size, keep_ratio=False),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    # padded label pixels are 255 = ignored; smallseg's CrossEntropyLoss accepts them with class_weight
+    # padded label pixels are 255 = ignored (smallseg's CrossEntropyLoss allows class_weight)
     dict(type='RandomRotate', prob=0.3, degree=30, pad_val=0, seg_pad_val=255),
     dict(type='PackSegInputs'),
 ]

@@ -52,6 +52,27 @@ def set_data_root(cfg: Config, data_root: Optional[str | Path]) -> None:
             loader.dataset.data_root = root
 
 
+def set_max_epochs(cfg: Config, epochs: Optional[int] = None) -> None:
+    """Train ``epochs`` epochs (None: the config's) and keep epoch-based LR schedules within
+    the run: one that ended at the old last epoch moves with it, and one that ends after the
+    last epoch (a schedule base written for 30 epochs, a config that trains 12) ends there,
+    so a warm-up + decay recipe always decays to its floor at the last epoch."""
+    old = cfg.train_cfg.get('max_epochs')
+    if epochs is not None:
+        cfg.train_cfg.max_epochs = epochs
+    last = cfg.train_cfg.get('max_epochs')
+    schedulers = cfg.get('param_scheduler') or []
+    if last is None:
+        return
+    for scheduler in (schedulers if isinstance(schedulers, (list, tuple)) else [schedulers]):
+        if not scheduler.get('by_epoch', True) or scheduler.get('end') is None:
+            continue
+        if scheduler['end'] > last or (old is not None and scheduler['end'] == old):
+            scheduler['end'] = last
+        if scheduler.get('begin', 0) >= scheduler['end']:  # a warm-up longer than the run
+            scheduler['begin'] = 0
+
+
 def set_img_size(cfg: Config, size: Optional[tuple[int, int]]) -> None:
     """Train/test at ``size`` (w, h): every pipeline ``Resize`` and the preprocessor's pad size."""
     if size is None:

@@ -14,8 +14,10 @@ from mmengine.runner import Runner
 from smallseg.engine.atomic_io import atomic_write
 
 from .config import (check_data_root, configure_amp, configure_launcher, configure_workers,
-                     default_work_dir, load_config, set_data_root)
+                     default_work_dir, load_config, set_data_root, set_max_epochs)
 from .cfg_check import check_num_classes
+from .class_weights import resolve_class_weights
+from .errors import UserError
 from .pretrained import resolve_pretrained
 from .robust import (check_epochs, check_work_dir, configure_randomness, resolve_resume)
 from .tracking import finish_tracking
@@ -37,7 +39,8 @@ def build_train_cfg(config: str | Path, work_dir: Optional[str] = None,
                     epochs: Optional[int] = None, cfg_options: Optional[dict] = None,
                     launcher: str = 'none', seed: Optional[int] = None,
                     deterministic: bool = False, validate: bool = True,
-                    skip_invalid: bool = False) -> tuple[Config, dict]:
+                    skip_invalid: bool = False,
+                    time_budget: Optional[float] = None) -> tuple[Config, dict]:
     """Load ``config`` and apply the command-line choices of tools/train.py.
 
     Returns the config and a ``run_info`` dict (config, init, precision) for the work dir.
@@ -45,6 +48,8 @@ def build_train_cfg(config: str | Path, work_dir: Optional[str] = None,
     Before anything is built the data is validated (:mod:`.validate`; ``skip_invalid`` leaves
     the unusable pairs out), the work dir must be writable and a ``resume`` checkpoint must
     match the model (:mod:`.robust`); ``seed``/``deterministic`` set mmengine's randomness.
+    ``class_weight='auto'`` in a loss becomes the training masks' median-frequency weights;
+    ``time_budget`` (minutes) ends training after the epoch where one more would pass it.
     """
     cfg = load_config(config, cfg_options)
     cfg.work_dir = work_dir or cfg.get('work_dir') or default_work_dir(config)
@@ -52,9 +57,15 @@ def build_train_cfg(config: str | Path, work_dir: Optional[str] = None,
     check_data_root(cfg, ('train_dataloader', 'val_dataloader'))
     check_epochs(epochs)
     check_num_classes(cfg)
-    if epochs is not None:
-        cfg.train_cfg.max_epochs = int(epochs)
+    set_max_epochs(cfg, None if epochs is None else int(epochs))
     report = validate_dataset(cfg, skip_invalid=skip_invalid) if validate else None
+    class_weight = resolve_class_weights(cfg)
+    if time_budget is not None:
+        if not time_budget > 0:
+            raise UserError(f'--time-budget must be a positive number of minutes, got '
+                            f'{time_budget}')
+        cfg.custom_hooks = [*(cfg.get('custom_hooks') or []),
+                            dict(type='TimeBudgetHook', minutes=float(time_budget))]
     seed = configure_randomness(cfg, seed, deterministic)
     precision = configure_amp(cfg, amp or cfg.get('amp', 'auto'))
     init = resolve_pretrained(
@@ -66,6 +77,10 @@ def build_train_cfg(config: str | Path, work_dir: Optional[str] = None,
     info = dict(config=str(config), data_root=cfg.get('data_root'), precision=precision,
                 init=init, max_epochs=cfg.train_cfg.get('max_epochs'), seed=seed,
                 deterministic=bool(deterministic))
+    if class_weight is not None:
+        info['class_weight'] = class_weight
+    if time_budget is not None:
+        info['time_budget_min'] = float(time_budget)
     if resumed:
         info['resumed_from'] = resumed
     if report is not None and report.dropped:

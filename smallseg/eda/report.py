@@ -35,6 +35,17 @@ def _weights(freq: np.ndarray, raw: np.ndarray) -> list[float]:
     return [round(float(v), 4) for v in w]
 
 
+def median_frequency_weights(pixel_counts: Sequence[int] | np.ndarray) -> list[float]:
+    """Class weights from per-class pixel counts, as :data:`WEIGHT_FORMULA` says."""
+    counts = np.asarray(pixel_counts, dtype=float)
+    freq = counts / max(1.0, counts.sum())
+    present = freq > 0
+    if not present.any():
+        return [0.0] * len(freq)
+    med = float(np.median(freq[present]))
+    return _weights(freq, np.where(present, med / np.maximum(freq, 1e-12), 0))
+
+
 def _stats_split(scan: DatasetScan) -> str | None:
     """The split the strategy is computed from: train if usable, else the first usable one."""
     usable = [s for s, st in scan.splits.items() if st.usable_pairs]
@@ -56,8 +67,7 @@ def compute_strategy(scan: DatasetScan) -> dict[str, Any]:
     freq = st.pixel_counts / max(1, st.pixel_counts.sum())
     present = freq > 0
     if present.any():
-        med = float(np.median(freq[present]))
-        out['class_weights'] = _weights(freq, np.where(present, med / np.maximum(freq, 1e-12), 0))
+        out['class_weights'] = median_frequency_weights(st.pixel_counts)
         out['class_weights_inverse_frequency'] = _weights(
             freq, np.where(present, 1 / np.maximum(freq, 1e-12), 0))
         lo, hi = int(np.argmin(np.where(present, freq, np.inf))), int(np.argmax(freq))

@@ -50,13 +50,19 @@ class IgnoreSafeCrossEntropyLoss(CrossEntropyLoss):
     """``CrossEntropyLoss`` (same arguments) that works with ``class_weight`` and ignored pixels.
 
     Args:
-        class_weight (list[float] | str, optional): Weight of each class.
+        class_weight (list[float] | str, optional): Weight of each class, or a file of them,
+            or ``'auto'``: median-frequency weights of the training masks (set by the train
+            tools; unweighted where a model is built only to test or predict).
         avg_non_ignore (bool): Average over non-ignored pixels only. Defaults to True here,
             so the padding of rotations does not dilute the loss.
         **kwargs: Other :class:`mmseg.models.losses.CrossEntropyLoss` arguments.
     """
 
     def __init__(self, avg_non_ignore: bool = True, **kwargs) -> None:
+        if isinstance(kwargs.get('class_weight'), str) and kwargs['class_weight'] == 'auto':
+            # resolved from the training masks by smallseg's train tools (apis.class_weights);
+            # a model built elsewhere (test, inference) does not need the weights
+            kwargs['class_weight'] = None
         super().__init__(avg_non_ignore=avg_non_ignore, **kwargs)
         if not (self.use_sigmoid or self.use_mask):
             self.cls_criterion = cross_entropy

@@ -1,0 +1,79 @@
+"""``class_weight='auto'`` in a loss: median-frequency weights of the training masks.
+
+The weights are those the EDA report suggests
+(:func:`smallseg.eda.report.median_frequency_weights`), computed from the masks the train
+dataloader actually reads, and written into the config before the runner is built, so the
+checkpoint's config holds the numbers. A model built only to test or predict ignores 'auto'
+(see :class:`smallseg.models.IgnoreSafeCrossEntropyLoss`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator, Optional
+
+import numpy as np
+from mmengine.config import Config, ConfigDict
+from PIL import Image
+
+from ..eda.report import median_frequency_weights
+from .errors import UserError
+
+AUTO = 'auto'
+
+
+def _losses(cfg: Config) -> Iterator[ConfigDict]:
+    """Every loss config of the decode head and auxiliary heads."""
+    heads = [cfg.model.get('decode_head')]
+    aux = cfg.model.get('auxiliary_head')
+    heads += list(aux) if isinstance(aux, (list, tuple)) else [aux]
+    for head in heads:
+        if not head:
+            continue
+        losses = head.get('loss_decode')
+        for loss in (losses if isinstance(losses, (list, tuple)) else [losses]):
+            if loss is not None:
+                yield loss
+
+
+def needs_class_weights(cfg: Config) -> bool:
+    """True when some loss asks for ``class_weight='auto'``."""
+    return any(loss.get('class_weight') == AUTO for loss in _losses(cfg))
+
+
+def mask_pixel_counts(cfg: Config, num_classes: int) -> np.ndarray:
+    """Pixels per class over the train dataloader's masks (other values, e.g. 255, skipped)."""
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import DATASETS
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    dataset_cfg = cfg.train_dataloader.dataset.copy()
+    dataset_cfg.pipeline = []
+    dataset = DATASETS.build(dataset_cfg)
+    counts = np.zeros(num_classes, dtype=np.int64)
+    for i in range(len(dataset)):
+        path = Path(dataset.get_data_info(i)['seg_map_path'])
+        try:
+            mask = np.asarray(Image.open(path))
+        except OSError as exc:
+            raise UserError(f"{path}: cannot read this mask for class_weight='auto' ({exc}); "
+                            'fix or remove the file') from exc
+        values = np.bincount(mask.ravel(), minlength=num_classes)
+        counts += values[:num_classes]
+    return counts
+
+
+def resolve_class_weights(cfg: Config) -> Optional[list[float]]:
+    """Replace ``class_weight='auto'`` in every loss by the training masks' median-frequency
+    weights; returns them (None when no loss asks)."""
+    if not needs_class_weights(cfg):
+        return None
+    num_classes = int(cfg.model.decode_head.num_classes)
+    counts = mask_pixel_counts(cfg, num_classes)
+    if counts.sum() == 0:
+        raise UserError("class_weight='auto': the training masks have no pixel of any class "
+                        f'0..{num_classes - 1}; check labels/train or give class_weight a list')
+    weights = median_frequency_weights(counts)
+    for loss in _losses(cfg):
+        if loss.get('class_weight') == AUTO:
+            loss.class_weight = weights
+    return weights
+

@@ -25,6 +25,8 @@ def parse_args() -> argparse.Namespace:
     pre.add_argument('--no-pretrained', dest='pretrained', action='store_const', const=None,
                      help='train the encoder from scratch')
     parser.add_argument('--epochs', type=int, help='override train_cfg.max_epochs')
+    parser.add_argument('--time-budget', type=float, metavar='MIN',
+                        help='stop after the epoch where one more would pass MIN minutes')
     parser.add_argument('--seed', type=int, help='random seed (python, numpy, torch, sampler)')
     parser.add_argument('--deterministic', action='store_true',
                         help='deterministic algorithms: identical runs for the same --seed '
@@ -52,7 +54,7 @@ def main() -> None:
         amp=args.amp, pretrained=args.pretrained, epochs=args.epochs,
         cfg_options=args.cfg_options, launcher=args.launcher, seed=args.seed,
         deterministic=args.deterministic, validate=args.validate,
-        skip_invalid=args.skip_invalid)
+        skip_invalid=args.skip_invalid, time_budget=args.time_budget)
     train(cfg, info)
 
 

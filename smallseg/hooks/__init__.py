@@ -3,6 +3,8 @@ from .clearml_hook import ClearMLHook, SafeClearMLVisBackend
 from .nonfinite_loss_hook import NonFiniteLossError, NonFiniteLossHook
 from .safe_checkpoint_hook import SafeCheckpointHook
 from .signal_checkpoint_hook import SignalCheckpointHook
+from .time_budget_hook import TimeBudgetHook
 
 __all__ = ['ChannelsLastHook', 'ClearMLHook', 'NonFiniteLossError', 'NonFiniteLossHook',
-           'SafeCheckpointHook', 'SafeClearMLVisBackend', 'SignalCheckpointHook']
+           'SafeCheckpointHook', 'SafeClearMLVisBackend', 'SignalCheckpointHook',
+           'TimeBudgetHook']

@@ -37,8 +37,9 @@ class NonFiniteLossHook(Hook):
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         if not outputs or not self.every_n_train_iters(runner, self.interval):
             return
-        bad = {k: float(v) for k, v in outputs.items()
-               if k.startswith('loss') or k.endswith('loss') or '.loss' in k
+        values = {k: v.detach() if hasattr(v, 'detach') else v for k, v in outputs.items()
+                  if k.startswith('loss') or k.endswith('loss') or '.loss' in k}
+        bad = {k: float(v) for k, v in values.items()
                if _is_number(v) and not math.isfinite(float(v))}
         if not bad:
             return

@@ -12,13 +12,14 @@ from smallseg.apis.errors import UserError
 from smallseg.apis.pretrained import resolve_pretrained
 
 
-def fake_imagenet_resnet34(path: Path) -> dict:
-    """A torchvision-style ResNet-34 state dict (conv1/bn1/layer*/fc keys), random values."""
-    cfg = Config.fromfile('configs/unet_r34.py')
+def fake_imagenet_resnet34(path: Path, config: str = 'configs/unet_r34.py') -> dict:
+    """A torchvision-style ResNet state dict (conv1/bn1/layer*/fc keys) of ``config``'s
+    backbone, random values."""
+    cfg = Config.fromfile(config)
     backbone = MODELS.build(dict(cfg.model.backbone, init_cfg=None))
     state = {k: torch.randn_like(v) if v.is_floating_point() else v
              for k, v in backbone.state_dict().items()}
-    state['fc.weight'] = torch.randn(1000, 512)  # torchvision's classifier, ignored
+    state['fc.weight'] = torch.randn(1000, backbone.feat_dim)  # the classifier, ignored
     torch.save(state, path)
     return state
 
@@ -29,15 +30,18 @@ def build_model(cfg: Config) -> torch.nn.Module:
     return model
 
 
-def test_local_file_is_loaded(tmp_path: Path) -> None:
-    weights = tmp_path / 'r34.pth'
-    state = fake_imagenet_resnet34(weights)
-    cfg = Config.fromfile('configs/unet_r34.py')
+@pytest.mark.parametrize('config', ['configs/unet_r34.py', 'configs/deeplabv3plus_r50.py',
+                                    'configs/unet_r34_seed.py'])
+def test_local_file_is_loaded(tmp_path: Path, config: str) -> None:
+    weights = tmp_path / 'resnet.pth'
+    state = fake_imagenet_resnet34(weights, config)
+    cfg = Config.fromfile(config)
     info = resolve_pretrained(cfg, str(weights))
     assert info == dict(init='imagenet', checkpoint=str(weights), reason='--pretrained')
     model = build_model(cfg)
     torch.testing.assert_close(model.backbone.layer4[2].conv2.weight,
                                state['layer4.2.conv2.weight'])
+    torch.testing.assert_close(model.backbone.conv1.weight, state['conv1.weight'])
 
 
 def test_auto_finds_torch_hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,148 @@
+"""Training recipes: every config trains, 'auto' class weights, the Dice loss, the LR schedule
+that follows --epochs, the time budget and the recipe comparison tool (tiny runs)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from PIL import Image
+
+from smallseg.apis.class_weights import resolve_class_weights
+from smallseg.apis.config import load_config, set_data_root, set_max_epochs
+from smallseg.apis.errors import UserError
+from smallseg.apis.recipes import compare_recipes, recipe_of, recipes_markdown
+from smallseg.apis.train import build_train_cfg, train
+from smallseg.eda.report import median_frequency_weights
+from smallseg.models import ClassDiceLoss, IgnoreSafeCrossEntropyLoss
+
+from conftest import REPO, cli_env, tiny_options
+
+CONFIGS = ['configs/deeplabv3plus_r50_seed.py', 'configs/deeplabv3plus_r50.py',
+           'configs/unet_r34_seed.py', 'configs/unet_r34.py']
+
+
+def one_iteration() -> dict:
+    """Tiny runs: one training iteration of 4 images, 4 val images."""
+    return {**tiny_options(), 'train_dataloader.dataset.indices': 4,
+            'val_dataloader.dataset.indices': 4}
+
+
+@pytest.fixture(scope='module')
+def recipe_runs(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Each recipe config trained for one iteration into <root>/<config name>."""
+    root = tmp_path_factory.mktemp('recipes')
+    compare_recipes(CONFIGS, tiny_data, root, epochs=1, cfg_options=one_iteration())
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('config', CONFIGS)
+def test_each_recipe_config_trains_one_iteration(recipe_runs: Path, config: str) -> None:
+    info = json.loads((recipe_runs / Path(config).stem / 'run_info.json').read_text())
+    assert info['epochs'] == 1 and Path(info['best_checkpoint']).is_file()
+    assert 0.0 <= info['best_val_mdice'] <= 1.0
+    saved = Config.fromstring(torch.load(info['best_checkpoint'], map_location='cpu',
+                                         weights_only=False)['meta']['cfg'], '.py')
+    losses = saved.model.decode_head.loss_decode
+    if config.endswith('_seed.py'):  # the seed's fixed weights, cross-entropy only
+        assert isinstance(losses, dict) and len(losses.class_weight) == 3
+    else:  # the training masks' weights were written into the run's config
+        assert [loss.type for loss in losses] == ['IgnoreSafeCrossEntropyLoss', 'ClassDiceLoss']
+        assert losses[0].class_weight == info['class_weight'] and len(info['class_weight']) == 3
+
+
+@pytest.mark.slow
+def test_compare_tool_tabulates_the_runs(recipe_runs: Path, tiny_data: Path,
+                                         tmp_path: Path) -> None:
+    out = tmp_path / 'table'
+    proc = subprocess.run(
+        [sys.executable, 'tools/compare_recipes.py', *CONFIGS, '--data-root', str(tiny_data),
+         '--work-dir', str(recipe_runs), '--reuse', '--out', str(out),
+         '--classes', 'bg', 'round', 'angular'],
+        cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads(out.with_suffix('.json').read_text())
+    assert [(r['model'], r['recipe']) for r in rows] == [
+        ('DeepLabV3+ R50', 'seed'), ('DeepLabV3+ R50', 'default'),
+        ('U-Net R34', 'seed'), ('U-Net R34', 'default')]
+    assert all(set(r['val_dice_per_class']) == {'background', 'round', 'angular'} for r in rows)
+    table = out.with_suffix('.md').read_text()
+    assert table in proc.stdout and '| Dice angular |' in table and table.count('\n') == 6
+    assert '**' in table  # the best val mDice in bold
+
+
+def test_recipe_names_and_class_name_check() -> None:
+    assert recipe_of('configs/unet_r34_seed.py') == ('U-Net R34', 'seed')
+    assert recipe_of('configs/deeplabv3plus_r50.py') == ('DeepLabV3+ R50', 'default')
+    row = dict(model='m', recipe='r', val_mdice=0.5, val_dice_per_class={'a': 0.9, 'b': 0.1})
+    assert '| Dice x | Dice y |' in recipes_markdown([row], ['x', 'y'])
+    with pytest.raises(UserError, match='--classes gives 3 names'):
+        recipes_markdown([row], ['x', 'y', 'z'])
+
+
+def test_auto_class_weights_are_the_training_masks_median_frequency(tiny_data: Path) -> None:
+    cfg = load_config('configs/unet_r34.py')
+    set_data_root(cfg, str(tiny_data))
+    weights = resolve_class_weights(cfg)
+    counts = np.zeros(3, np.int64)
+    for path in sorted((tiny_data / 'labels' / 'train').glob('*.png')):
+        counts += np.bincount(np.asarray(Image.open(path)).ravel(), minlength=256)[:3]
+    assert weights == median_frequency_weights(counts)
+    assert weights[0] < weights[1] and weights[0] < weights[2]  # background is the majority
+    assert cfg.model.decode_head.loss_decode[0].class_weight == weights
+    # a model built only to test or predict does not need them
+    assert IgnoreSafeCrossEntropyLoss(class_weight='auto').class_weight is None
+
+
+def test_lr_schedule_follows_the_epochs() -> None:
+    cfg = load_config('configs/unet_r34.py')
+    set_max_epochs(cfg)  # the schedule base decays over 30 epochs, the config trains fewer
+    warmup, decay = cfg.param_scheduler
+    assert (warmup.begin, warmup.end) == (0, 1)
+    assert decay.end == cfg.train_cfg.max_epochs < 30
+    set_max_epochs(cfg, 40)
+    assert cfg.train_cfg.max_epochs == 40 and decay.end == 40 and warmup.end == 1
+
+
+def test_class_dice_loss() -> None:
+    target = torch.zeros(2, 8, 8, dtype=torch.long)
+    target[:, 2:5, 2:5] = 1
+    target[1, 6:, 6:] = 2
+    perfect = torch.nn.functional.one_hot(target, 3).permute(0, 3, 1, 2).float() * 50
+    loss = ClassDiceLoss()
+    assert loss(perfect, target).item() < 1e-3
+    assert loss(-perfect, target).item() > 0.95  # every pixel wrong
+    # pixels labelled 255 count for nothing, whatever is predicted there
+    ignored = target.clone()
+    ignored[0, 0, :] = 255
+    noisy = perfect.clone()
+    noisy[0, :, 0, :] = torch.randn(3, 8) * 50
+    assert loss(noisy, ignored).item() == pytest.approx(loss(perfect, ignored).item(), abs=1e-5)
+    # one class all wrong out of three: about a third of the loss
+    swapped = perfect.clone()
+    swapped[:, [1, 2]] = perfect[:, [2, 1]]
+    assert 0.6 < loss(swapped, target).item() < 0.7  # classes 1 and 2 wrong, background right
+    logits = torch.zeros(2, 3, 8, 8, requires_grad=True)
+    loss(logits, target).backward()
+    assert logits.grad.abs().sum() > 0
+
+
+@pytest.mark.slow
+def test_time_budget_ends_training_after_an_epoch(tiny_data: Path, tmp_path: Path) -> None:
+    cfg, info = build_train_cfg('configs/unet_r34.py', work_dir=str(tmp_path / 'w'),
+                                data_root=str(tiny_data), epochs=3, pretrained=None,
+                                cfg_options=one_iteration(), time_budget=0.001)
+    info = train(cfg, info)
+    assert info['epochs'] == 1 and info['time_budget_min'] == 0.001
+    assert Path(info['best_checkpoint']).is_file()
+    log = next((tmp_path / 'w').glob('*/*.log')).read_text()
+    assert 'time budget: ' in log and 'training stops here' in log
+    with pytest.raises(UserError, match='--time-budget must be a positive'):
+        build_train_cfg('configs/unet_r34.py', work_dir=str(tmp_path / 'x'),
+                        data_root=str(tiny_data), time_budget=0)

@@ -1,0 +1,54 @@
+"""Compare training recipes on one dataset.
+
+``python tools/compare_recipes.py CONFIG [CONFIG ...] --data-root DIR [--time-budget MIN]``
+trains each config into ``<work-dir>/<config name>``, then prints and writes the table
+(model x recipe: epochs, training minutes, val mDice, mDice_fg, per-class Dice at the best
+val epoch) to ``<out>.md`` and ``<out>.json``. Logic: :mod:`smallseg.apis.recipes`.
+"""
+import argparse
+
+from mmengine.config import DictAction
+
+from smallseg.apis import cli_entry, tracking
+from smallseg.apis.recipes import compare_recipes, write_recipes
+
+DEFAULT_CONFIGS = ['configs/deeplabv3plus_r50_seed.py', 'configs/deeplabv3plus_r50.py',
+                   'configs/unet_r34_seed.py', 'configs/unet_r34.py']
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Train recipes and compare them on val')
+    parser.add_argument('configs', nargs='*', default=DEFAULT_CONFIGS,
+                        help='configs to compare (default: both models, seed and default)')
+    parser.add_argument('--data-root', required=True, help='dataset root')
+    parser.add_argument('--work-dir', default='work_dirs/recipes',
+                        help='runs go to WORK_DIR/<config name> (default: work_dirs/recipes)')
+    parser.add_argument('--time-budget', type=float, metavar='MIN',
+                        help='training minutes per config (stops after the last epoch that fits)')
+    parser.add_argument('--epochs', type=int, help='override every config\'s max_epochs')
+    parser.add_argument('--reuse', action='store_true',
+                        help='reuse finished runs found in the work dirs instead of training')
+    parser.add_argument('--classes', nargs='+', help='class names for the table columns')
+    parser.add_argument('--out', default='results/recipes',
+                        help='writes OUT.md and OUT.json (default: results/recipes)')
+    parser.add_argument('--title', default='', help='a line above the table in OUT.md')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings of every config, as in tools/train.py')
+    tracking.add_argument(parser)
+    return parser.parse_args()
+
+
+@cli_entry
+def main() -> None:
+    args = parse_args()
+    tracking.set_mode(args.clearml)
+    rows = compare_recipes(args.configs, args.data_root, args.work_dir,
+                           time_budget=args.time_budget, epochs=args.epochs,
+                           cfg_options=args.cfg_options, reuse=args.reuse)
+    paths = write_recipes(rows, args.out, args.classes, args.title)
+    print(paths['md'].read_text(), end='')
+    print(f"wrote {paths['md']} and {paths['json']}")
+
+
+if __name__ == '__main__':
+    main()

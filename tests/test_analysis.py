@@ -119,7 +119,7 @@ def test_compare_tables_and_cards(run):
     results = run['tmp'] / 'results_two.json'
     data = read_results(run['results'])
     other = dict(data['models']['unet_r34'], test_mdice=0.99, wall_time_s=1e6,
-                 config=str(REPO / 'configs' / 'deeplabv3plus_r50.py'))
+                 config=str(REPO / 'configs' / 'deeplabv3plus_r50_seed.py'))
     data['models']['deeplabv3plus_r50'] = other
     results.write_text(json.dumps(data))
     md = comparison_markdown(read_results(results))
@@ -137,6 +137,10 @@ def test_compare_tables_and_cards(run):
     assert card['results']['test_mdice'] == 0.99 and card['date']
     unet = json.loads(paths['unet_r34_best'].read_text())
     assert unet['architecture'] == 'U-Net' and unet['optimizer']['weight_decay'] == 1e-4
+    # the default recipe: two losses, class_weight='auto' shown as the run's resolved weights
+    assert [x['type'] for x in unet['loss']] == ['IgnoreSafeCrossEntropyLoss', 'ClassDiceLoss']
+    weights = unet['loss'][0]['class_weight']
+    assert len(weights) == 3 and weights[0] < weights[1]
 
 
 def _load_tool(name: str):

@@ -312,7 +312,7 @@ def test_offline_session_holds_the_whole_run(offline_run: dict,
     assert 'test config' in task['configuration']
     hyper = task['hyperparams']['Hyperparameters']
     assert hyper['optimizer/type']['value'] == 'AdamW'
-    assert float(hyper['optimizer/lr']['value']) == pytest.approx(2e-4)
+    assert float(hyper['optimizer/lr']['value']) == pytest.approx(1e-3)
     assert hyper['model/decode_head']['value'] == 'UNetHead'
     props = task['hyperparams']['properties']
     assert {'git_commit', 'git_dirty', 'host', 'python', 'torch', 'cpu_count'} <= set(props)

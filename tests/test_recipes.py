@@ -146,3 +146,19 @@ def test_time_budget_ends_training_after_an_epoch(tiny_data: Path, tmp_path: Pat
     with pytest.raises(UserError, match='--time-budget must be a positive'):
         build_train_cfg('configs/unet_r34.py', work_dir=str(tmp_path / 'x'),
                         data_root=str(tiny_data), time_budget=0)
+
+
+@pytest.mark.slow
+def test_flip_test_time_augmentation(recipe_runs: Path, tiny_data: Path, tmp_path: Path) -> None:
+    from smallseg.apis.test import build_test_cfg, evaluate
+    info = json.loads((recipe_runs / 'unet_r34' / 'run_info.json').read_text())
+    options = {'model.data_preprocessor.size': (64, 64), 'img_size': (64, 64)}
+    metrics = {}
+    for tta in (False, True):
+        cfg = build_test_cfg('configs/unet_r34.py', info['best_checkpoint'], split='val',
+                             data_root=str(tiny_data), work_dir=str(tmp_path / str(tta)),
+                             cfg_options=options, tta=tta)
+        assert (cfg.model.type == 'SegTTAModel') == tta
+        metrics[tta] = evaluate(cfg)
+    assert set(metrics[True]) >= {'mDice', 'mDice_fg', 'Dice.round'}
+    assert 0.0 <= metrics[True]['mDice'] <= 1.0

@@ -26,6 +26,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--out', help='file (.json) or dir for the metrics JSON, the '
                         'per-image CSV and the confusion-matrix PNG')
     parser.add_argument('--show-dir', help='save painted predictions to this dir')
+    parser.add_argument('--tta', action='store_true',
+                        help='test-time augmentation: the mean of the image and its mirror')
     parser.add_argument('--results', default='results.json',
                         help='results file to update (default: results.json)')
     parser.add_argument('--model-name', help='key in results.json (default: config name)')
@@ -48,7 +50,7 @@ def main() -> None:
     cfg = build_test_cfg(args.config, args.checkpoint, split=args.split,
                          work_dir=args.work_dir, data_root=args.data_root, amp=args.amp,
                          show_dir=args.show_dir, cfg_options=args.cfg_options,
-                         launcher=args.launcher,
+                         launcher=args.launcher, tta=args.tta,
                          csv_path=paths['per_image'] if paths else None)
     metrics = evaluate(cfg)
     if get_rank() != 0:  # every rank gets the collected metrics; one writes them

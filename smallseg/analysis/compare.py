@@ -100,7 +100,7 @@ def experiment_summary(name: str, entry: dict) -> dict:
     card: dict[str, Any] = dict(model=name, config=entry.get('config'))
     path = Path(entry.get('config') or '')
     if path.is_file():
-        card.update(_config_card(path))
+        card.update(_config_card(path, entry.get('class_weight')))
     else:
         card['note'] = f'config {path} not found; results only'
     card['encoder_init'] = entry.get('init')
@@ -112,13 +112,21 @@ def experiment_summary(name: str, entry: dict) -> dict:
     return card
 
 
-def _config_card(path: Path) -> dict:
+def _config_card(path: Path, class_weight: Optional[list] = None) -> dict:
+    """``class_weight``: the run's resolved weights where the config says 'auto'."""
     from mmengine.config import Config
     cfg = Config.fromfile(str(path))
     model, head = cfg.model, cfg.model.decode_head
     backbone = model.backbone
-    loss = head.get('loss_decode', {})
-    loss = loss[0] if isinstance(loss, (list, tuple)) else loss
+    losses = head.get('loss_decode', {})
+    losses = list(losses) if isinstance(losses, (list, tuple)) else [losses]
+
+    def loss_card(loss: dict) -> dict:
+        weight = loss.get('class_weight')
+        if weight == 'auto' and class_weight is not None:
+            weight = class_weight
+        return dict(type=loss.get('type'), class_weight=weight,
+                    loss_weight=loss.get('loss_weight', 1.0))
     pipeline = cfg.train_dataloader.dataset.pipeline
     resize = next((t for t in pipeline if t.get('type') == 'Resize'), None)
     pre = model.get('data_preprocessor', {})
@@ -128,8 +136,7 @@ def _config_card(path: Path) -> dict:
         decode_head=head.type,
         encoder=f"{backbone.type}-{backbone.get('depth', '')}".rstrip('-'),
         num_classes=head.num_classes,
-        loss=dict(type=loss.get('type'), class_weight=loss.get('class_weight'),
-                  loss_weight=loss.get('loss_weight', 1.0)),
+        loss=loss_card(losses[0]) if len(losses) == 1 else [loss_card(x) for x in losses],
         optimizer={k: v for k, v in opt.items()},
         schedule=dict(max_epochs=cfg.train_cfg.get('max_epochs'),
                       batch_size=cfg.train_dataloader.batch_size,

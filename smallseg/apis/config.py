@@ -34,8 +34,10 @@ def load_config(path: str | Path, cfg_options: Optional[dict] = None) -> Config:
         # the bases' variables are already resolved into the dataloaders: propagate them
         if 'data_root' in cfg_options:
             set_data_root(cfg, cfg_options['data_root'])
-        if 'img_size' in cfg_options:
-            set_img_size(cfg, cfg_options['img_size'])
+    # a config's (or an option's) img_size sizes every pipeline, the TTA pipeline and the
+    # preprocessor, whatever the base's pipelines were written with
+    if cfg.get('img_size') is not None:
+        set_img_size(cfg, cfg.img_size)
     check_types(cfg)  # a misspelt type would fail later, inside mmengine, with a traceback
     return cfg
 
@@ -50,6 +52,18 @@ def set_data_root(cfg: Config, data_root: Optional[str | Path]) -> None:
         loader = cfg.get(key)
         if loader is not None:
             loader.dataset.data_root = root
+
+
+def _resize_pipeline(pipeline: list, size: tuple[int, int]) -> None:
+    """Set the size of a pipeline's Resize / RandomResize / RandomCrop, inside TestTimeAug
+    too."""
+    for t in pipeline:
+        if t.get('type') in ('Resize', 'RandomResize') and 'scale' in t:
+            t['scale'] = size
+        if t.get('type') == 'RandomCrop':
+            t['crop_size'] = size
+        for group in t.get('transforms', []) if t.get('type') == 'TestTimeAug' else []:
+            _resize_pipeline(group, size)
 
 
 def set_max_epochs(cfg: Config, epochs: Optional[int] = None) -> None:
@@ -83,11 +97,8 @@ def set_img_size(cfg: Config, size: Optional[tuple[int, int]]) -> None:
         loader = cfg.get(key)
         if loader is None:
             continue
-        for t in loader.dataset.get('pipeline', []):
-            if t.get('type') in ('Resize', 'RandomResize') and 'scale' in t:
-                t['scale'] = size
-            if t.get('type') == 'RandomCrop':
-                t['crop_size'] = size
+        _resize_pipeline(loader.dataset.get('pipeline', []), size)
+    _resize_pipeline(cfg.get('tta_pipeline') or [], size)
     if cfg.model.get('data_preprocessor', {}).get('size') is not None:
         cfg.model.data_preprocessor.size = size
 

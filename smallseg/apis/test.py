@@ -52,10 +52,11 @@ def build_test_cfg(config: str | Path, checkpoint: str | Path, split: str = 'tes
                    work_dir: Optional[str] = None, data_root: Optional[str] = None,
                    amp: Optional[str] = None, show_dir: Optional[str] = None,
                    cfg_options: Optional[dict] = None, launcher: str = 'none',
-                   csv_path: Optional[str | Path] = None) -> Config:
+                   csv_path: Optional[str | Path] = None, tta: bool = False) -> Config:
     """Config for evaluating ``checkpoint`` on ``split`` ('val' or 'test').
 
-    ``csv_path``: where the evaluator (DiceMetric) writes one row per image.
+    ``csv_path``: where the evaluator (DiceMetric) writes one row per image. ``tta``: the
+    config's ``tta_model`` / ``tta_pipeline`` (flip test-time augmentation), as mmseg's --tta.
     """
     if split not in ('val', 'test'):
         raise UserError(f"--split must be 'val' or 'test', got {split!r}")
@@ -72,6 +73,13 @@ def build_test_cfg(config: str | Path, checkpoint: str | Path, split: str = 'tes
     check_checkpoint(checkpoint, cfg)
     cfg.load_from = str(checkpoint)
     cfg.model.backbone.init_cfg = None  # weights come from the checkpoint
+    if tta:
+        if not cfg.get('tta_model') or not cfg.get('tta_pipeline'):
+            raise UserError(f'--tta: {config} has no tta_model / tta_pipeline (see '
+                            'configs/_base_/datasets/img_labels.py)')
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
     configure_amp(cfg, amp or cfg.get('amp', 'auto'))
     configure_workers(cfg)
     configure_launcher(cfg, launcher)
@@ -165,6 +173,8 @@ def record_results(results_path: str | Path, model_name: str, split: str, metric
             entry.setdefault('val_mdice', info['best_val_mdice'])
         entry.update({k: info.get(k) for k in (
             'epochs', 'best_epoch', 'wall_time_s', 'init', 'precision')})
+        if info.get('class_weight') is not None:  # class_weight='auto', resolved
+            entry['class_weight'] = info['class_weight']
         entry['device'] = info.get('device') or entry['device']
         if split == 'test':
             entry.update(_val_dice_at_best_epoch(run_info.parent, info.get('best_epoch')))

@@ -2,7 +2,6 @@
 # last epoch (per iteration); validation every epoch, the best checkpoint kept by val mDice.
 # --epochs N (tools/train.py) moves the decay's end with it.
 _base_ = ['./schedule_30e.py']
-max_epochs = 30
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(_delete_=True, type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=1e-4),
@@ -10,7 +9,7 @@ optim_wrapper = dict(
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.05, by_epoch=True, begin=0, end=1,
          convert_to_iter_based=True),
-    dict(type='PolyLR', power=0.9, eta_min=1e-6, by_epoch=True, begin=1, end=max_epochs,
+    dict(type='PolyLR', power=0.9, eta_min=1e-6, by_epoch=True, begin=1, end=30,
          convert_to_iter_based=True),
 ]
-train_cfg = dict(max_epochs=max_epochs)
+train_cfg = dict(max_epochs=30)

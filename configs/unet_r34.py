@@ -21,4 +21,5 @@ train_pipeline = [
     dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(batch_size=4, dataset=dict(pipeline=train_pipeline))
-train_cfg = dict(max_epochs=7)  # about 20 minutes on 200 images of 256x256, 2 CPU cores
+img_size = (128, 128)  # trained and predicted at 128x128, scored at the masks' size
+train_cfg = dict(max_epochs=24)

@@ -96,8 +96,15 @@ def test_auto_class_weights_are_the_training_masks_median_frequency(tiny_data: P
     assert weights == median_frequency_weights(counts)
     assert weights[0] < weights[1] and weights[0] < weights[2]  # background is the majority
     assert cfg.model.decode_head.loss_decode[0].class_weight == weights
+    # 'auto_sqrt': the square roots, rescaled to mean 1 (a milder balance)
+    cfg.model.decode_head.loss_decode[0].class_weight = 'auto_sqrt'
+    milder = resolve_class_weights(cfg)
+    expected = np.sqrt(weights) / np.sqrt(weights).mean()
+    np.testing.assert_allclose(milder, expected, atol=1e-4)
+    assert weights[1] / weights[0] > milder[1] / milder[0] > 1
     # a model built only to test or predict does not need them
     assert IgnoreSafeCrossEntropyLoss(class_weight='auto').class_weight is None
+    assert IgnoreSafeCrossEntropyLoss(class_weight='auto_sqrt').class_weight is None
 
 
 def test_lr_schedule_follows_the_epochs() -> None:

@@ -123,7 +123,7 @@ def _config_card(path: Path, class_weight: Optional[list] = None) -> dict:
 
     def loss_card(loss: dict) -> dict:
         weight = loss.get('class_weight')
-        if weight == 'auto' and class_weight is not None:
+        if weight in ('auto', 'auto_sqrt') and class_weight is not None:
             weight = class_weight
         return dict(type=loss.get('type'), class_weight=weight,
                     loss_weight=loss.get('loss_weight', 1.0))

@@ -18,7 +18,8 @@ from PIL import Image
 from ..eda.report import median_frequency_weights
 from .errors import UserError
 
-AUTO = 'auto'
+# class_weight values resolved here -> power applied to the median-frequency weights
+AUTO_POWERS = {'auto': 1.0, 'auto_sqrt': 0.5}
 
 
 def _losses(cfg: Config) -> Iterator[ConfigDict]:
@@ -37,7 +38,12 @@ def _losses(cfg: Config) -> Iterator[ConfigDict]:
 
 def needs_class_weights(cfg: Config) -> bool:
     """True when some loss asks for ``class_weight='auto'``."""
-    return any(loss.get('class_weight') == AUTO for loss in _losses(cfg))
+    return any(_power(loss) is not None for loss in _losses(cfg))
+
+
+def _power(loss: ConfigDict) -> Optional[float]:
+    weight = loss.get('class_weight')
+    return AUTO_POWERS.get(weight) if isinstance(weight, str) else None
 
 
 def mask_pixel_counts(cfg: Config, num_classes: int) -> np.ndarray:
@@ -63,17 +69,25 @@ def mask_pixel_counts(cfg: Config, num_classes: int) -> np.ndarray:
 
 def resolve_class_weights(cfg: Config) -> Optional[list[float]]:
     """Replace ``class_weight='auto'`` in every loss by the training masks' median-frequency
-    weights; returns them (None when no loss asks)."""
+    weights (``'auto_sqrt'``: their square roots, rescaled to mean 1, a milder balance for a
+    loss that has a Dice term); returns the weights of the first such loss (None: none)."""
     if not needs_class_weights(cfg):
         return None
     num_classes = int(cfg.model.decode_head.num_classes)
     counts = mask_pixel_counts(cfg, num_classes)
     if counts.sum() == 0:
-        raise UserError("class_weight='auto': the training masks have no pixel of any class "
+        raise UserError(f"class_weight='auto': the training masks have no pixel of any class "
                         f'0..{num_classes - 1}; check labels/train or give class_weight a list')
-    weights = median_frequency_weights(counts)
+    base = np.array(median_frequency_weights(counts))
+    first = None
     for loss in _losses(cfg):
-        if loss.get('class_weight') == AUTO:
-            loss.class_weight = weights
-    return weights
-
+        power = _power(loss)
+        if power is None:
+            continue
+        weights = base ** power
+        present = weights > 0
+        weights[present] /= weights[present].mean()
+        loss.class_weight = ([round(float(w), 4) for w in weights] if power != 1.0
+                             else [float(w) for w in base])
+        first = first or loss.class_weight
+    return first

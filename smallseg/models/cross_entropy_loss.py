@@ -51,15 +51,16 @@ class IgnoreSafeCrossEntropyLoss(CrossEntropyLoss):
 
     Args:
         class_weight (list[float] | str, optional): Weight of each class, or a file of them,
-            or ``'auto'``: median-frequency weights of the training masks (set by the train
-            tools; unweighted where a model is built only to test or predict).
+            or ``'auto'`` / ``'auto_sqrt'``: median-frequency weights of the training masks
+            (or their square roots), set by the train tools; unweighted where a model is
+            built only to test or predict.
         avg_non_ignore (bool): Average over non-ignored pixels only. Defaults to True here,
             so the padding of rotations does not dilute the loss.
         **kwargs: Other :class:`mmseg.models.losses.CrossEntropyLoss` arguments.
     """
 
     def __init__(self, avg_non_ignore: bool = True, **kwargs) -> None:
-        if isinstance(kwargs.get('class_weight'), str) and kwargs['class_weight'] == 'auto':
+        if kwargs.get('class_weight') in ('auto', 'auto_sqrt'):
             # resolved from the training masks by smallseg's train tools (apis.class_weights);
             # a model built elsewhere (test, inference) does not need the weights
             kwargs['class_weight'] = None

@@ -65,7 +65,7 @@ def compare_recipes(configs: Sequence[str | Path], data_root: str | Path, work_r
         work_dir = Path(work_root) / Path(config).stem
         run_info = work_dir / RUN_INFO
         if reuse and run_info.is_file():
-            info = json.loads(run_info.read_text())
+            info = dict(json.loads(run_info.read_text()), work_dir=str(work_dir))  # moved?
             print(f'{config}: reusing the finished run in {work_dir}', flush=True)
         else:
             start = time.perf_counter()

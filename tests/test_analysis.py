@@ -82,7 +82,9 @@ def test_test_outputs_and_results_entry(run):
 def test_training_curves(run):
     curves = read_curves(run['work_dir'])
     assert curves['epochs'] == [1, 2] and curves['val_epochs'] == [1, 2]
-    assert len(curves['loss']) == 2 and curves['lr'][0] == pytest.approx(2e-4)
+    # the last LR of each epoch: warmed up to 1e-3 in epoch 1, decayed (poly) in epoch 2
+    assert len(curves['loss']) == 2 and curves['lr'][0] == pytest.approx(1e-3)
+    assert curves['lr'][1] < curves['lr'][0]
     assert {'mDice', 'Dice.background', 'Dice.round', 'Dice.angular'} <= set(curves['val'])
     assert all(0 <= v <= 1 for v in curves['val']['mDice'])
     path = plot_training_curves(run['work_dir'], title='unet_r34')

@@ -320,7 +320,7 @@ def test_offline_session_holds_the_whole_run(offline_run: dict,
     # per-epoch scalars: train loss, learning rate, val mDice, per-class val Dice/IoU
     curves = scalars(events)
     assert set(curves[('loss', 'train')]) == {1}
-    assert curves[('learning rate', 'lr')][1] == pytest.approx(2e-4)
+    assert curves[('learning rate', 'lr')][1] == pytest.approx(1e-3 * 0.05)  # warm-up start
     assert curves[('mDice', 'val')][1] == pytest.approx(info['best_val_mdice'] * 100, abs=0.01)
     for cls in CLASSES:
         assert 1 in curves[('val Dice per class', cls)]

@@ -198,7 +198,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(one_epoch: Path, tiny
     before = snapshot(work)
     cfg, info = build_train_cfg(
         TINY_CFG, work_dir=str(work), data_root=str(tiny_data), epochs=2, resume=True,
-        cfg_options={'model.decode_head.loss_decode.loss_weight': float('nan')})
+        cfg_options={'model.decode_head.loss_decode.0.loss_weight': float('nan')})
     with pytest.raises(NonFiniteLossError) as err:
         train(cfg, info)
     message = str(err.value)

@@ -53,7 +53,12 @@ def mask_pixel_counts(cfg: Config, num_classes: int) -> np.ndarray:
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     dataset_cfg = cfg.train_dataloader.dataset.copy()
     dataset_cfg.pipeline = []
-    dataset = DATASETS.build(dataset_cfg)
+    dataset_cfg.pop('metainfo', None)  # the files are the same; values >= num_classes skipped
+    try:
+        dataset = DATASETS.build(dataset_cfg)
+    except Exception as exc:  # noqa: BLE001 - a wrong folder or setting, in one line
+        raise UserError(f"class_weight='auto': cannot list the training masks "
+                        f'({type(exc).__name__}: {exc}); check train_dataloader.dataset') from exc
     counts = np.zeros(num_classes, dtype=np.int64)
     for i in range(len(dataset)):
         path = Path(dataset.get_data_info(i)['seg_map_path'])

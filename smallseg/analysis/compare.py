@@ -115,6 +115,8 @@ def experiment_summary(name: str, entry: dict) -> dict:
 def _config_card(path: Path, class_weight: Optional[list] = None) -> dict:
     """``class_weight``: the run's resolved weights where the config says 'auto'."""
     from mmengine.config import Config
+
+    from ..apis.class_weights import AUTO_POWERS
     cfg = Config.fromfile(str(path))
     model, head = cfg.model, cfg.model.decode_head
     backbone = model.backbone
@@ -123,7 +125,7 @@ def _config_card(path: Path, class_weight: Optional[list] = None) -> dict:
 
     def loss_card(loss: dict) -> dict:
         weight = loss.get('class_weight')
-        if weight in ('auto', 'auto_sqrt') and class_weight is not None:
+        if isinstance(weight, str) and weight in AUTO_POWERS and class_weight is not None:
             weight = class_weight
         return dict(type=loss.get('type'), class_weight=weight,
                     loss_weight=loss.get('loss_weight', 1.0))

@@ -9,6 +9,8 @@ from mmseg.models.losses import CrossEntropyLoss
 from mmseg.models.losses.utils import weight_reduce_loss
 from mmseg.registry import MODELS
 
+from smallseg.apis.class_weights import AUTO_POWERS
+
 
 def cross_entropy(pred: torch.Tensor,
                   label: torch.Tensor,
@@ -60,7 +62,7 @@ class IgnoreSafeCrossEntropyLoss(CrossEntropyLoss):
     """
 
     def __init__(self, avg_non_ignore: bool = True, **kwargs) -> None:
-        if kwargs.get('class_weight') in ('auto', 'auto_sqrt'):
+        if isinstance(kwargs.get('class_weight'), str) and kwargs['class_weight'] in AUTO_POWERS:
             # resolved from the training masks by smallseg's train tools (apis.class_weights);
             # a model built elsewhere (test, inference) does not need the weights
             kwargs['class_weight'] = None

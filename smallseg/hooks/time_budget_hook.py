@@ -24,9 +24,10 @@ class TimeBudgetHook(Hook):
     def __init__(self, minutes: float) -> None:
         self.seconds = float(minutes) * 60.0
         self._start: Optional[float] = None
+        self._first_epoch = 0  # a resumed run's epochs before this start are not timed
 
     def before_train(self, runner) -> None:
-        self._start = time.perf_counter()
+        self._start, self._first_epoch = time.perf_counter(), runner.epoch
 
     def after_train_epoch(self, runner) -> None:
         done = runner.epoch + 1  # the loop counts the epoch after its hooks
@@ -44,7 +45,7 @@ class TimeBudgetHook(Hook):
         if self._start is None:
             return
         used = time.perf_counter() - self._start
-        per_epoch = used / max(1, done)
+        per_epoch = used / max(1, done - self._first_epoch)
         loop = runner.train_loop
         if done < loop.max_epochs and used + per_epoch > self.seconds:
             loop.stop_training = True

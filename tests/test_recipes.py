@@ -107,6 +107,17 @@ def test_auto_class_weights_are_the_training_masks_median_frequency(tiny_data: P
     assert IgnoreSafeCrossEntropyLoss(class_weight='auto_sqrt').class_weight is None
 
 
+@pytest.mark.parametrize('config', CONFIGS)
+def test_img_size_sizes_every_pipeline(config: str) -> None:
+    cfg = load_config(config, {'img_size': (96, 64)})
+    pipelines = [cfg[f'{k}_dataloader'].dataset.pipeline for k in ('train', 'val', 'test')]
+    pipelines += [cfg[k] for k in ('train_pipeline', 'test_pipeline') if k in cfg]
+    pipelines += [group for t in cfg.get('tta_pipeline', []) for group in t.get('transforms', [])]
+    resizes = [t for p in pipelines for t in p if t['type'] in ('Resize', 'RandomResize')]
+    assert len(resizes) >= 5 and all(tuple(t['scale']) == (96, 64) for t in resizes)
+    assert tuple(cfg.model.data_preprocessor.size) == (96, 64)
+
+
 def test_lr_schedule_follows_the_epochs() -> None:
     cfg = load_config('configs/unet_r34.py')
     set_max_epochs(cfg)  # the schedule base decays over 30 epochs, the config trains fewer

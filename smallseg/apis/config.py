@@ -88,7 +88,8 @@ def set_max_epochs(cfg: Config, epochs: Optional[int] = None) -> None:
 
 
 def set_img_size(cfg: Config, size: Optional[tuple[int, int]]) -> None:
-    """Train/test at ``size`` (w, h): every pipeline ``Resize`` and the preprocessor's pad size."""
+    """Train/test at ``size`` (w, h): every pipeline's ``Resize`` (the dataloaders', the TTA
+    pipeline, the top-level pipeline variables) and the preprocessor's pad size."""
     if size is None:
         return
     size = tuple(int(s) for s in size)
@@ -98,7 +99,9 @@ def set_img_size(cfg: Config, size: Optional[tuple[int, int]]) -> None:
         if loader is None:
             continue
         _resize_pipeline(loader.dataset.get('pipeline', []), size)
-    _resize_pipeline(cfg.get('tta_pipeline') or [], size)
+    # the top-level pipeline variables too, so a dumped config reads as it runs
+    for key in ('train_pipeline', 'val_pipeline', 'test_pipeline', 'tta_pipeline'):
+        _resize_pipeline(cfg.get(key) or [], size)
     if cfg.model.get('data_preprocessor', {}).get('size') is not None:
         cfg.model.data_preprocessor.size = size
 

@@ -36,3 +36,13 @@ def test_main_job_writes_every_deliverable(tiny_data: Path, tmp_path: Path,
     run_main_job([config], data_root=str(tiny_data), epochs=1, pretrained=None,
                  cfg_options=tiny_options(), analyse=False)
     assert Path('work_dirs/unet_r34/best_mDice_epoch_1.pth').stat().st_mtime == mtime
+
+    # more epochs is another recipe (the LR decay ends elsewhere): the finished run is kept
+    # aside, not resumed, and the model trains anew
+    run_main_job([config], data_root=str(tiny_data), epochs=2, pretrained=None,
+                 cfg_options=tiny_options(), analyse=False)
+    info = json.loads(Path('work_dirs/unet_r34/run_info.json').read_text())
+    assert info['epochs'] == 2 and 'resumed_from' not in info
+    kept = list(Path('work_dirs').glob('unet_r34.previous_*'))
+    assert len(kept) == 1 and (kept[0] / 'best_mDice_epoch_1.pth').stat().st_mtime == mtime
+    assert Path((kept[0] / 'last_checkpoint').read_text()).parent == kept[0].resolve()

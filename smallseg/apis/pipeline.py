@@ -6,13 +6,15 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
+from mmengine.config import Config
 from mmengine.logging import print_log
 
 from .errors import UserError
 from .results import read_results
+from .robust import resolve_resume
 from .test import build_test_cfg, evaluate, record_results
 from .tracking import finish_tracking
-from .train import RUN_INFO, build_train_cfg, train
+from .train import RUN_INFO, RUN_SETTINGS, SETTINGS_FILE, build_train_cfg, run_settings, train
 
 DEFAULT_MODELS = ('configs/deeplabv3plus_r50.py', 'configs/unet_r34.py')
 
@@ -31,6 +33,30 @@ def find_best_checkpoint(work_dir: Path) -> Path:
     return found[-1]
 
 
+def changed_settings(work_dir: Path, cfg: Config) -> list[str]:
+    """The :data:`RUN_SETTINGS` in which ``cfg`` differs from the run already in ``work_dir``
+    (its ``train_settings.json``); empty when there is no such file or nothing differs."""
+    saved = work_dir / SETTINGS_FILE
+    if not saved.is_file():
+        return []
+    try:
+        old = json.loads(saved.read_text())
+    except (OSError, ValueError):  # unreadable: the run cannot be trusted to match
+        return [SETTINGS_FILE]
+    new = run_settings(cfg)
+    return [key for key in RUN_SETTINGS if old.get(key) != new.get(key)]
+
+
+def set_aside(work_dir: Path) -> Path:
+    """Rename ``work_dir`` to ``<name>.previous_<time>`` (its checkpoints stay usable)."""
+    moved = work_dir.with_name(f'{work_dir.name}.previous_{time.strftime("%Y%m%d_%H%M%S")}')
+    work_dir.rename(moved)
+    last = moved / 'last_checkpoint'
+    if last.is_file():  # it names a checkpoint by absolute path: follow the move
+        last.write_text(str(moved.resolve() / Path(last.read_text().strip()).name))
+    return moved
+
+
 def _finished(work_dir: Path, max_epochs: Optional[int]) -> bool:
     info = work_dir / RUN_INFO
     if not info.is_file():
@@ -44,7 +70,9 @@ def run_main_job(configs: Sequence[str] = DEFAULT_MODELS, data_root: str = 'data
                  epochs: Optional[int] = None, amp: Optional[str] = None,
                  pretrained: Optional[str] = 'config', generate: bool = True,
                  analyse: bool = True, cfg_options: Optional[dict] = None) -> dict:
-    """Train and test every config; skip finished runs, resume interrupted ones.
+    """Train and test every config; skip finished runs, resume interrupted ones. A run
+    trained with other settings (another recipe, ``epochs`` or data root) is renamed
+    ``<name>.previous_<time>`` and the model trained anew.
 
     With ``analyse``: error-analysis pictures in ``supplementary/viz/<model>/``, training
     curves next to the checkpoints and ``results/`` comparison tables. Returns the final
@@ -58,11 +86,20 @@ def run_main_job(configs: Sequence[str] = DEFAULT_MODELS, data_root: str = 'data
     for config in configs:
         name = Path(config).stem
         work_dir = Path(work_root) / name
-        # an interrupted run resumes, with the same checks as tools/train.py --resume
         cfg, info = build_train_cfg(config, work_dir=str(work_dir), data_root=str(root),
                                     amp=amp, pretrained=pretrained, epochs=epochs,
-                                    cfg_options=cfg_options,
-                                    resume=(work_dir / 'last_checkpoint').is_file())
+                                    cfg_options=cfg_options)
+        changed = changed_settings(work_dir, cfg)
+        if changed:
+            moved = set_aside(work_dir)
+            print_log(f'{name}: the run in {work_dir} was trained with other settings '
+                      f'({", ".join(changed)}); kept as {moved}, training anew',
+                      logger='current')
+        elif (work_dir / 'last_checkpoint').is_file():
+            # an interrupted run resumes, with the same checks as tools/train.py --resume
+            resumed = resolve_resume(cfg, True)
+            if resumed:
+                info['resumed_from'] = resumed
         if _finished(work_dir, cfg.train_cfg.max_epochs):
             print_log(f'{name}: finished run found in {work_dir}, not retraining',
                       logger='current')

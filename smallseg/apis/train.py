@@ -88,8 +88,21 @@ def build_train_cfg(config: str | Path, work_dir: Optional[str] = None,
     return cfg, info
 
 
+# what makes a run in a work dir a different run: resuming or reusing it would mix recipes
+RUN_SETTINGS = ('model', 'train_cfg', 'optim_wrapper', 'param_scheduler', 'img_size',
+                'data_root')
+SETTINGS_FILE = 'train_settings.json'
+
+
+def run_settings(cfg: Config) -> dict:
+    """The :data:`RUN_SETTINGS` of ``cfg`` as plain JSON values (tuples read as lists)."""
+    return json.loads(json.dumps({key: cfg.get(key) for key in RUN_SETTINGS}, sort_keys=True,
+                                 default=str))
+
+
 def train(cfg: Config, info: Optional[dict] = None) -> dict:
-    """Build mmengine's Runner from ``cfg``, train, and write ``<work_dir>/run_info.json``.
+    """Build mmengine's Runner from ``cfg``, train, and write ``<work_dir>/run_info.json``
+    (and, first, ``train_settings.json``: what the main job compares a rerun against).
 
     Returns the run info with the best checkpoint, its val score and the wall time.
     """
@@ -97,6 +110,8 @@ def train(cfg: Config, info: Optional[dict] = None) -> dict:
     runner = Runner.from_cfg(cfg)
     work_dir = Path(runner.work_dir)
     info.update(device=device_name(), started=time.strftime('%Y-%m-%d %H:%M:%S'))
+    if runner.rank == 0:  # before training, so an interrupted run has it too
+        atomic_write(work_dir / SETTINGS_FILE, json.dumps(run_settings(cfg), indent=1))
     start = time.perf_counter()
     runner.train()
     hub = runner.message_hub

@@ -4,8 +4,8 @@
 # oneDNN computes slowly: stride 32 (ResNet's own strides, no dilation) trained BUSI at 0.9 s
 # against 1.2 s a step and reached val mDice 0.658 (16 epochs) and 0.638 (20 epochs, 17.9 min)
 # against 0.626 (15 epochs, 19.4 min) at stride 16. The decoder still gets the stride-4
-# features. For larger images, stride 16 (the model
-# base): --cfg-options "model.backbone.strides=(1,2,2,1)" "model.backbone.dilations=(1,1,1,2)"
+# features. For larger images, stride 16 (the model base): --cfg-options
+# "model.backbone.strides=(1,2,2,1)" "model.backbone.dilations=(1,1,1,2)"
 # The seed report's recipe: deeplabv3plus_r50_seed.py.
 _base_ = [
     './_base_/models/deeplabv3plus_r50.py', './_base_/datasets/img_labels_small.py',

@@ -20,7 +20,7 @@ from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
 
 from smallseg.apis.errors import Interrupted
-from smallseg.apis.train import build_train_cfg, train
+from smallseg.apis.train import SETTINGS_FILE, build_train_cfg, train
 from smallseg.hooks import NonFiniteLossError
 
 from conftest import REPO, cli_env
@@ -34,9 +34,9 @@ def digest(path: Path) -> str:
 
 def snapshot(folder: Path) -> dict[str, str]:
     """Hashes of a work dir's results: checkpoints, last_checkpoint, run_info.json (not the
-    config dump and logs, which every run writes anew)."""
+    config dump, train_settings.json and logs, which every run writes anew)."""
     return {p.name: digest(p) for p in sorted(folder.iterdir())
-            if p.is_file() and p.suffix != '.py'}
+            if p.is_file() and p.suffix != '.py' and p.name != SETTINGS_FILE}
 
 
 def train_tiny(data: Path, work_dir: Path, epochs: int, **kw) -> dict:

@@ -1,7 +1,8 @@
 """The main job: generate the default dataset, train DeepLabV3+ and U-Net, test, results.json.
 
 ``python tools/run_all.py`` (what ``make run`` calls). Finished runs are skipped and
-interrupted ones resumed, so running it again continues where it stopped.
+interrupted ones resumed, so running it again continues where it stopped; a run trained with
+other settings is kept aside as ``work_dirs/<config>.previous_<time>`` and trained anew.
 """
 import argparse
 

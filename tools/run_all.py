@@ -2,7 +2,9 @@
 
 ``python tools/run_all.py`` (what ``make run`` calls). Finished runs are skipped and
 interrupted ones resumed, so running it again continues where it stopped; a run trained with
-other settings is kept aside as ``work_dirs/<config>.previous_<time>`` and trained anew.
+other settings (recipe, epochs, data root, seed) is kept aside as
+``work_dirs/<config>.previous_<time>`` and trained anew. ``results/`` and
+``supplementary/viz/`` are written beside ``--results``.
 """
 import argparse
 
@@ -21,6 +23,11 @@ def parse_args() -> argparse.Namespace:
                         help='parent of the per-model work dirs')
     parser.add_argument('--results', default='results.json', help='results file to write')
     parser.add_argument('--epochs', type=int, help='override max_epochs (e.g. a quick run)')
+    parser.add_argument('--seed', type=int, help='random seed of both trainings (default: a new '
+                        'one per run, recorded in results.json)')
+    parser.add_argument('--deterministic', action='store_true',
+                        help='deterministic algorithms: identical runs for the same --seed '
+                             '(default seed 0), somewhat slower on GPUs')
     add_amp_arguments(parser)
     parser.add_argument('--no-analysis', dest='analyse', action='store_false',
                         help='skip error-analysis pictures, curves and comparison tables')
@@ -36,7 +43,8 @@ def main() -> None:
     tracking.set_mode(args.clearml)
     run_main_job(args.configs, data_root=args.data_root, work_root=args.work_dir,
                  results=args.results, epochs=args.epochs, amp=args.amp,
-                 pretrained=args.pretrained, analyse=args.analyse)
+                 pretrained=args.pretrained, analyse=args.analyse, seed=args.seed,
+                 deterministic=args.deterministic)
 
 
 if __name__ == '__main__':

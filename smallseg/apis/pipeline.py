@@ -50,7 +50,12 @@ def changed_settings(work_dir: Path, cfg: Config) -> list[str]:
 def set_aside(work_dir: Path) -> Path:
     """Rename ``work_dir`` to ``<name>.previous_<time>`` (its checkpoints stay usable)."""
     moved = work_dir.with_name(f'{work_dir.name}.previous_{time.strftime("%Y%m%d_%H%M%S")}')
-    work_dir.rename(moved)
+    try:
+        work_dir.rename(moved)
+    except OSError as exc:
+        raise UserError(f'{work_dir} holds a run trained with other settings and could not be '
+                        f'renamed to {moved.name} ({exc.strerror}); move it away yourself or '
+                        'pass another --work-dir') from None
     last = moved / 'last_checkpoint'
     if last.is_file():  # it names a checkpoint by absolute path: follow the move
         last.write_text(str(moved.resolve() / Path(last.read_text().strip()).name))
@@ -69,16 +74,18 @@ def run_main_job(configs: Sequence[str] = DEFAULT_MODELS, data_root: str = 'data
                  work_root: str = 'work_dirs', results: str = 'results.json',
                  epochs: Optional[int] = None, amp: Optional[str] = None,
                  pretrained: Optional[str] = 'config', generate: bool = True,
-                 analyse: bool = True, cfg_options: Optional[dict] = None) -> dict:
+                 analyse: bool = True, cfg_options: Optional[dict] = None,
+                 seed: Optional[int] = None, deterministic: bool = False) -> dict:
     """Train and test every config; skip finished runs, resume interrupted ones. A run
-    trained with other settings (another recipe, ``epochs`` or data root) is renamed
+    trained with other settings (another recipe, ``epochs``, data root or seed) is renamed
     ``<name>.previous_<time>`` and the model trained anew.
 
     With ``analyse``: error-analysis pictures in ``supplementary/viz/<model>/``, training
-    curves next to the checkpoints and ``results/`` comparison tables. Returns the final
-    results.json content.
+    curves next to the checkpoints and ``results/`` comparison tables, both beside the
+    ``results`` file. Returns the final results.json content.
     """
     root = Path(data_root)
+    out_root = Path(results).parent  # results/ and supplementary/ go beside results.json
     if generate and not (root / 'img').is_dir():
         print_log(f'generating the default dataset in {root}', logger='current')
         ensure_default_dataset(root)
@@ -88,7 +95,8 @@ def run_main_job(configs: Sequence[str] = DEFAULT_MODELS, data_root: str = 'data
         work_dir = Path(work_root) / name
         cfg, info = build_train_cfg(config, work_dir=str(work_dir), data_root=str(root),
                                     amp=amp, pretrained=pretrained, epochs=epochs,
-                                    cfg_options=cfg_options)
+                                    cfg_options=cfg_options, seed=seed,
+                                    deterministic=deterministic)
         changed = changed_settings(work_dir, cfg)
         if changed:
             moved = set_aside(work_dir)
@@ -111,12 +119,13 @@ def run_main_job(configs: Sequence[str] = DEFAULT_MODELS, data_root: str = 'data
         metrics = evaluate(test_cfg)
         record_results(results, name, 'test', metrics, config, ckpt)
         if analyse:
-            analyse_model(config, ckpt, work_dir, str(root), cfg_options)
+            analyse_model(config, ckpt, work_dir, str(root), cfg_options,
+                          viz_root=out_root / 'supplementary' / 'viz')
         # the test metrics went to the training run's ClearML task: close it with the files
         finish_tracking({'results': results})
     if analyse:
         from smallseg.analysis import write_comparison
-        write_comparison(results, 'results')
+        write_comparison(results, out_root / 'results')
     data = read_results(results)
     data_time = round(time.perf_counter() - start, 1)
     print_summary(data, data_time)
@@ -124,11 +133,13 @@ def run_main_job(configs: Sequence[str] = DEFAULT_MODELS, data_root: str = 'data
 
 
 def analyse_model(config: str, checkpoint: Path, work_dir: Path, data_root: str,
-                  cfg_options: Optional[dict] = None) -> None:
-    """Error-analysis pictures (test split) and training curves of one trained model."""
+                  cfg_options: Optional[dict] = None,
+                  viz_root: Path = Path('supplementary') / 'viz') -> None:
+    """Error-analysis pictures (test split, in ``viz_root/<model>``) and training curves
+    of one trained model."""
     from smallseg.analysis import plot_training_curves, run_error_analysis
     name = Path(config).stem
-    run_error_analysis(config, checkpoint, Path('supplementary') / 'viz' / name,
+    run_error_analysis(config, checkpoint, viz_root / name,
                        data_root=data_root, split='test', cfg_options=cfg_options)
     plot_training_curves(work_dir, title=name)
 

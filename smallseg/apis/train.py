@@ -90,7 +90,7 @@ def build_train_cfg(config: str | Path, work_dir: Optional[str] = None,
 
 # what makes a run in a work dir a different run: resuming or reusing it would mix recipes
 RUN_SETTINGS = ('model', 'train_cfg', 'optim_wrapper', 'param_scheduler', 'img_size',
-                'data_root')
+                'data_root', 'randomness')
 SETTINGS_FILE = 'train_settings.json'
 
 

@@ -160,10 +160,48 @@ def test_time_budget_ends_training_after_an_epoch(tiny_data: Path, tmp_path: Pat
     assert info['epochs'] == 1 and info['time_budget_min'] == 0.001
     assert Path(info['best_checkpoint']).is_file()
     log = next((tmp_path / 'w').glob('*/*.log')).read_text()
-    assert 'time budget: ' in log and 'training stops here' in log
+    assert 'epochs fit in 0.001 min; max_epochs 3 -> 1' in log
     with pytest.raises(UserError, match='--time-budget must be a positive'):
         build_train_cfg('configs/unet_r34.py', work_dir=str(tmp_path / 'x'),
                         data_root=str(tiny_data), time_budget=0)
+
+
+def _last_lr(work_dir: Path) -> float:
+    rows = [json.loads(line) for line in
+            sorted(work_dir.glob('*/vis_data/scalars.json'))[-1].read_text().splitlines()]
+    return [row['lr'] for row in rows if 'lr' in row][-1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('clock, epochs', [((0, 60, 120, 180, 240, 300), 5),
+                                           ((0, 60, 120, 250), 3)])
+def test_time_budget_fits_the_schedule(tiny_data: Path, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch, clock: tuple,
+                                       epochs: int) -> None:
+    """Epochs of 60 s (a stand-in clock) and 5 minutes: 5 epochs fit, not the config's 2,
+    and the LR decay ends at epoch 5; when epochs turn slow, training stops early."""
+    from smallseg.hooks import time_budget_hook
+    ticks = iter(clock)
+    monkeypatch.setattr(time_budget_hook, '_now', lambda: float(next(ticks)))
+    cfg, info = build_train_cfg('configs/unet_r34.py', work_dir=str(tmp_path / 'w'),
+                                data_root=str(tiny_data), epochs=2, pretrained=None,
+                                cfg_options=one_iteration(), time_budget=5)
+    info = train(cfg, info)
+    assert info['epochs'] == epochs
+    log = next((tmp_path / 'w').glob('*/*.log')).read_text()
+    assert '60 s per epoch, so 5 epochs fit in 5 min; max_epochs 2 -> 5' in log
+    if epochs == 5:
+        assert _last_lr(tmp_path / 'w') < 2e-6  # the poly decay reached its end (eta_min 1e-6)
+    else:
+        assert 'training stops here' in log
+        assert _last_lr(tmp_path / 'w') > 1e-5  # stopped part-way down the decay
+        # resumed, the run keeps the length it was fitted to (not a new fit from here)
+        ticks = iter((0, 60, 120, 180))
+        cfg, info = build_train_cfg('configs/unet_r34.py', work_dir=str(tmp_path / 'w'),
+                                    data_root=str(tiny_data), epochs=2, pretrained=None,
+                                    cfg_options=one_iteration(), time_budget=5, resume=True)
+        assert train(cfg, info)['epochs'] == 5
+        assert _last_lr(tmp_path / 'w') < 2e-6
 
 
 @pytest.mark.slow

@@ -24,7 +24,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--work-dir', default='work_dirs/recipes',
                         help='runs go to WORK_DIR/<config name> (default: work_dirs/recipes)')
     parser.add_argument('--time-budget', type=float, metavar='MIN',
-                        help='training minutes per config (stops after the last epoch that fits)')
+                        help='training minutes per config (max_epochs and the LR decay fitted '
+                             'to them)')
     parser.add_argument('--epochs', type=int, help='override every config\'s max_epochs')
     parser.add_argument('--reuse', action='store_true',
                         help='reuse finished runs found in the work dirs instead of training')

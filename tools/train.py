@@ -26,7 +26,8 @@ def parse_args() -> argparse.Namespace:
                      help='train the encoder from scratch')
     parser.add_argument('--epochs', type=int, help='override train_cfg.max_epochs')
     parser.add_argument('--time-budget', type=float, metavar='MIN',
-                        help='stop after the epoch where one more would pass MIN minutes')
+                        help='fit the run to MIN minutes: max_epochs and the LR decay are set '
+                             'from the first epochs\' time')
     parser.add_argument('--seed', type=int, help='random seed (python, numpy, torch, sampler)')
     parser.add_argument('--deterministic', action='store_true',
                         help='deterministic algorithms: identical runs for the same --seed '

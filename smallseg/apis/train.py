@@ -49,7 +49,7 @@ def build_train_cfg(config: str | Path, work_dir: Optional[str] = None,
     the unusable pairs out), the work dir must be writable and a ``resume`` checkpoint must
     match the model (:mod:`.robust`); ``seed``/``deterministic`` set mmengine's randomness.
     ``class_weight='auto'`` in a loss becomes the training masks' median-frequency weights;
-    ``time_budget`` (minutes) ends training after the epoch where one more would pass it.
+    ``time_budget`` (minutes) fits max_epochs and the LR decay to it (:class:`TimeBudgetHook`).
     """
     cfg = load_config(config, cfg_options)
     cfg.work_dir = work_dir or cfg.get('work_dir') or default_work_dir(config)

@@ -1,33 +1,79 @@
-"""Stop training when the next epoch would not fit in a time budget."""
+"""Fit the training schedule to a time budget: as many epochs as the minutes allow."""
 from __future__ import annotations
 
 import time
-from typing import Optional
+from typing import Any, Optional
 
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmseg.registry import HOOKS
 
+FIT_KEY = 'time_budget_max_epochs'  # message hub info: a resumed run keeps its fitted length
+
+
+def _now() -> float:
+    return time.perf_counter()
+
+
+def fitted_epochs(done: int, used_s: float, per_epoch_s: float, budget_s: float) -> int:
+    """Epochs in all once ``done`` took ``used_s`` and each further one takes ``per_epoch_s``:
+    as many as end inside ``budget_s``, never fewer than ``done``."""
+    left = max(0.0, budget_s - used_s)
+    return done + int(left // per_epoch_s) if per_epoch_s > 0 else done
+
+
+def stretch_schedule(runner: Any, max_epochs: int) -> None:
+    """Make ``max_epochs`` the run's length: the train loop's, and the end of every parameter
+    scheduler that ended with the old schedule (a poly decay then reaches its minimum at the
+    new last iteration; mmengine's schedulers compute each step from the current value, so
+    the change is smooth). A warm-up that ends earlier is left as it is."""
+    loop = runner.train_loop
+    per_epoch = len(loop.dataloader)
+    old_epochs, old_iters = loop.max_epochs, loop.max_iters
+    loop._max_epochs = max_epochs
+    loop._max_iters = max_epochs * per_epoch
+    schedulers = runner.param_schedulers or []
+    if isinstance(schedulers, dict):
+        schedulers = [s for group in schedulers.values() for s in group]
+    for scheduler in schedulers:
+        old_end, new_end = ((old_epochs, max_epochs) if scheduler.by_epoch
+                            else (old_iters, loop._max_iters))
+        if scheduler.end < old_end:
+            continue
+        scheduler.end = max(new_end, scheduler.begin + 1)
+        if hasattr(scheduler, 'total_iters'):  # poly, linear: their length
+            scheduler.total_iters = scheduler.end - scheduler.begin - 1
+
 
 @HOOKS.register_module()
 class TimeBudgetHook(Hook):
-    """End training after the epoch where one more epoch (as long as the mean so far,
-    validation included) would pass ``minutes``: the run ends normally, with its best and
-    last checkpoints. tools/train.py ``--time-budget MIN`` adds it.
+    """Train for as many epochs as fit in ``minutes`` (validation included): after the first
+    and again after the second epoch (the first carries warm-up costs) ``max_epochs`` becomes
+    the number of epochs that fit, more or fewer than the config's, and the learning-rate
+    decay is stretched or shrunk to end there (:func:`stretch_schedule`). Should epochs then
+    get slower, training still ends after the epoch where one more would pass the budget,
+    normally, with its best and last checkpoints. tools/train.py ``--time-budget MIN`` adds it.
 
     Args:
         minutes: Wall-clock budget of the training loop.
+        fit_schedule: Fit ``max_epochs`` and the schedule; False only stops early.
     """
 
     priority = 'LOWEST'  # after validation and the checkpoint of the epoch
 
-    def __init__(self, minutes: float) -> None:
+    def __init__(self, minutes: float, fit_schedule: bool = True) -> None:
         self.seconds = float(minutes) * 60.0
+        self.fit_schedule = fit_schedule
         self._start: Optional[float] = None
         self._first_epoch = 0  # a resumed run's epochs before this start are not timed
+        self._ends: list[float] = []  # seconds since the start at the end of each epoch
 
     def before_train(self, runner) -> None:
-        self._start, self._first_epoch = time.perf_counter(), runner.epoch
+        self._start, self._first_epoch, self._ends = _now(), runner.epoch, []
+        fitted = runner.message_hub.get_info(FIT_KEY)
+        if fitted and runner.epoch > 0:  # resumed: the length fitted before, not a new one
+            stretch_schedule(runner, int(fitted))
+            self.fit_schedule = False
 
     def after_train_epoch(self, runner) -> None:
         done = runner.epoch + 1  # the loop counts the epoch after its hooks
@@ -44,9 +90,21 @@ class TimeBudgetHook(Hook):
     def _check(self, runner, done: int) -> None:
         if self._start is None:
             return
-        used = time.perf_counter() - self._start
-        per_epoch = used / max(1, done - self._first_epoch)
+        used = _now() - self._start
+        self._ends.append(used)
+        timed = len(self._ends)
+        # an epoch's cost: without the first one (warm-up) once there are two
+        per_epoch = (used - self._ends[0]) / (timed - 1) if timed > 1 else used
         loop = runner.train_loop
+        if self.fit_schedule and timed <= 2 and per_epoch > 0:
+            epochs = fitted_epochs(done, used, per_epoch, self.seconds)
+            if epochs != loop.max_epochs:
+                print_log(f'time budget: {per_epoch:.0f} s per epoch, so {epochs} epochs fit in '
+                          f'{self.seconds / 60:g} min; max_epochs {loop.max_epochs} -> '
+                          f'{epochs}, the learning-rate schedule now ends there',
+                          logger='current')
+                stretch_schedule(runner, max(epochs, done))
+            runner.message_hub.update_info(FIT_KEY, loop.max_epochs)
         if done < loop.max_epochs and used + per_epoch > self.seconds:
             loop.stop_training = True
             print_log(f'time budget: {used / 60:.1f} of {self.seconds / 60:g} min used after '

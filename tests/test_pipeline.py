@@ -55,12 +55,25 @@ def test_main_job_writes_every_deliverable(tiny_data: Path, tmp_path: Path,
     assert Path('other/supplementary/viz/unet_r34/best.png').is_file()
     assert Path('results/comparison.md').read_text() == before
 
-    # a seed is a setting too (a rerun with --seed trains anew); a work dir from before
-    # train_settings.json existed is resumed as it was
+    # a seed is a setting too (a rerun with --seed trains anew)
     work_dir = Path('work_dirs/unet_r34')
     seeded, _ = build_train_cfg(config, work_dir=str(work_dir), data_root=str(tiny_data),
                                 pretrained=None, epochs=2, cfg_options=tiny_options(), seed=5)
     assert changed_settings(work_dir, seeded) == ['randomness']
+
+    # a time budget is a setting too; a run that ended inside its budget, with fewer epochs
+    # than the config's, is finished, not resumed
+    run_main_job([config], data_root=str(tiny_data), epochs=2, pretrained=None,
+                 cfg_options=tiny_options(), analyse=False, time_budget=0.001)
+    info_file = work_dir / 'run_info.json'
+    info = json.loads(info_file.read_text())
+    assert info['epochs'] == 1 and info['time_budget_min'] == 0.001
+    assert len(list(Path('work_dirs').glob('unet_r34.previous_*'))) == 2
+    run_main_job([config], data_root=str(tiny_data), epochs=2, pretrained=None,
+                 cfg_options=tiny_options(), analyse=False, time_budget=0.001)
+    assert json.loads(info_file.read_text()) == info
+
+    # a work dir from before train_settings.json existed is resumed as it was
     (work_dir / 'train_settings.json').unlink()
     assert changed_settings(work_dir, seeded) == []
 

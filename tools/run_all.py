@@ -2,7 +2,7 @@
 
 ``python tools/run_all.py`` (what ``make run`` calls). Finished runs are skipped and
 interrupted ones resumed, so running it again continues where it stopped; a run trained with
-other settings (recipe, epochs, data root, seed) is kept aside as
+other settings (recipe, epochs, data root, seed, time budget) is kept aside as
 ``work_dirs/<config>.previous_<time>`` and trained anew. ``results/`` and
 ``supplementary/viz/`` are written beside ``--results``.
 """
@@ -23,6 +23,9 @@ def parse_args() -> argparse.Namespace:
                         help='parent of the per-model work dirs')
     parser.add_argument('--results', default='results.json', help='results file to write')
     parser.add_argument('--epochs', type=int, help='override max_epochs (e.g. a quick run)')
+    parser.add_argument('--time-budget', type=float, metavar='MIN',
+                        help='training minutes per model: max_epochs and the LR decay are fitted '
+                             'to them (e.g. 9 for a main job of about 20 minutes on 2 cores)')
     parser.add_argument('--seed', type=int, help='random seed of both trainings (default: a new '
                         'one per run, recorded in results.json)')
     parser.add_argument('--deterministic', action='store_true',
@@ -44,7 +47,7 @@ def main() -> None:
     run_main_job(args.configs, data_root=args.data_root, work_root=args.work_dir,
                  results=args.results, epochs=args.epochs, amp=args.amp,
                  pretrained=args.pretrained, analyse=args.analyse, seed=args.seed,
-                 deterministic=args.deterministic)
+                 deterministic=args.deterministic, time_budget=args.time_budget)
 
 
 if __name__ == '__main__':

@@ -63,10 +63,14 @@ def set_aside(work_dir: Path) -> Path:
 
 
 def _finished(work_dir: Path, max_epochs: Optional[int]) -> bool:
+    """A run that ended: all its epochs, or as many as its time budget allowed (run_info.json
+    is written when training returns, not when it is interrupted)."""
     info = work_dir / RUN_INFO
     if not info.is_file():
         return False
     data = json.loads(info.read_text())
+    if data.get('time_budget_min') is not None:
+        return data.get('epochs') is not None
     return data.get('epochs') is not None and data.get('epochs') == max_epochs
 
 
@@ -75,10 +79,12 @@ def run_main_job(configs: Sequence[str] = DEFAULT_MODELS, data_root: str = 'data
                  epochs: Optional[int] = None, amp: Optional[str] = None,
                  pretrained: Optional[str] = 'config', generate: bool = True,
                  analyse: bool = True, cfg_options: Optional[dict] = None,
-                 seed: Optional[int] = None, deterministic: bool = False) -> dict:
+                 seed: Optional[int] = None, deterministic: bool = False,
+                 time_budget: Optional[float] = None) -> dict:
     """Train and test every config; skip finished runs, resume interrupted ones. A run
-    trained with other settings (another recipe, ``epochs``, data root or seed) is renamed
-    ``<name>.previous_<time>`` and the model trained anew.
+    trained with other settings (another recipe, ``epochs``, data root, seed or time budget)
+    is renamed ``<name>.previous_<time>`` and the model trained anew. ``time_budget``:
+    training minutes per model, the schedule fitted to them (tools/train.py --time-budget).
 
     With ``analyse``: error-analysis pictures in ``supplementary/viz/<model>/``, training
     curves next to the checkpoints and ``results/`` comparison tables, both beside the
@@ -96,7 +102,7 @@ def run_main_job(configs: Sequence[str] = DEFAULT_MODELS, data_root: str = 'data
         cfg, info = build_train_cfg(config, work_dir=str(work_dir), data_root=str(root),
                                     amp=amp, pretrained=pretrained, epochs=epochs,
                                     cfg_options=cfg_options, seed=seed,
-                                    deterministic=deterministic)
+                                    deterministic=deterministic, time_budget=time_budget)
         changed = changed_settings(work_dir, cfg)
         if changed:
             moved = set_aside(work_dir)

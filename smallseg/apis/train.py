@@ -66,6 +66,7 @@ def build_train_cfg(config: str | Path, work_dir: Optional[str] = None,
                             f'{time_budget}')
         cfg.custom_hooks = [*(cfg.get('custom_hooks') or []),
                             dict(type='TimeBudgetHook', minutes=float(time_budget))]
+        cfg.time_budget_min = float(time_budget)  # a run setting (train_settings.json)
     seed = configure_randomness(cfg, seed, deterministic)
     precision = configure_amp(cfg, amp or cfg.get('amp', 'auto'))
     init = resolve_pretrained(
@@ -90,7 +91,7 @@ def build_train_cfg(config: str | Path, work_dir: Optional[str] = None,
 
 # what makes a run in a work dir a different run: resuming or reusing it would mix recipes
 RUN_SETTINGS = ('model', 'train_cfg', 'optim_wrapper', 'param_scheduler', 'img_size',
-                'data_root', 'randomness')
+                'data_root', 'randomness', 'time_budget_min')
 SETTINGS_FILE = 'train_settings.json'
 
 

@@ -65,11 +65,10 @@ class TimeBudgetHook(Hook):
         self.seconds = float(minutes) * 60.0
         self.fit_schedule = fit_schedule
         self._start: Optional[float] = None
-        self._first_epoch = 0  # a resumed run's epochs before this start are not timed
         self._ends: list[float] = []  # seconds since the start at the end of each epoch
 
     def before_train(self, runner) -> None:
-        self._start, self._first_epoch, self._ends = _now(), runner.epoch, []
+        self._start, self._ends = _now(), []  # a resumed run's earlier epochs are not timed
         fitted = runner.message_hub.get_info(FIT_KEY)
         if fitted and runner.epoch > 0:  # resumed: the length fitted before, not a new one
             stretch_schedule(runner, int(fitted))
@@ -103,7 +102,7 @@ class TimeBudgetHook(Hook):
                           f'{self.seconds / 60:g} min; max_epochs {loop.max_epochs} -> '
                           f'{epochs}, the learning-rate schedule now ends there',
                           logger='current')
-                stretch_schedule(runner, max(epochs, done))
+                stretch_schedule(runner, epochs)
             runner.message_hub.update_info(FIT_KEY, loop.max_epochs)
         if done < loop.max_epochs and used + per_epoch > self.seconds:
             loop.stop_training = True

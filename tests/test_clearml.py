@@ -276,6 +276,39 @@ def test_request_in_flight_when_going_offline_gives_up() -> None:
     assert proc.stdout.strip().endswith('result None')
 
 
+NO_NETWORK = """
+import socket, sys, threading
+from pathlib import Path
+looked_up = []
+lookup = socket.getaddrinfo
+def spy(host, *args, **kwargs):
+    looked_up.append(host)
+    return lookup(host, *args, **kwargs)
+socket.getaddrinfo = spy
+from smallseg.apis import tracking_ops
+root = Path(sys.argv[1])
+task = tracking_ops.init_task('offline', None, None, dict(
+    project='p', name='n', tags=[], kind='train', freeze=str(root / 'requirements.txt')))
+task.get_logger().report_scalar('loss', 'train', 1.0, 0)
+tracking_ops.close_offline(task, root / 'offline' / task.id, 30.0)
+for thread in threading.enumerate():  # ClearML's helper threads: let them finish
+    if thread is not threading.current_thread():
+        thread.join(timeout=5.0)
+print('looked up', sorted(set(map(str, looked_up))))
+"""
+
+
+def test_offline_session_sends_nothing_to_the_network(tmp_path: Path) -> None:
+    # ClearML's update check asked DNS for updates.clear.ml from every offline session
+    env = {k: v for k, v in os.environ.items() if not k.startswith(('CLEARML_', 'TRAINS_'))}
+    env['CLEARML_CACHE_DIR'] = str(tmp_path)
+    proc = subprocess.run([sys.executable, '-c', NO_NETWORK, str(tmp_path)], capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == 'looked up []', proc.stdout[-1000:]
+    assert list((tmp_path / 'offline').glob('*.zip')), 'no offline session was written'
+
+
 # -- a real run, offline ------------------------------------------------------------------------
 @pytest.fixture(scope='module')
 def offline_run(tiny_data: Path, clearml_home: Path,

@@ -96,6 +96,10 @@ def init_task(mode: str, server: Any, continue_id: Optional[str], settings: dict
     logging.getLogger('clearml').setLevel(logging.ERROR)
     if mode == 'offline':
         Task.set_offline(True)
+        # ClearML asks updates.clear.ml for a newer client even offline: an offline run sends
+        # nothing (a firewalled DNS makes that lookup hang; air-gapped sites log it)
+        from clearml.utilities.check_updates import CheckPackageUpdates
+        CheckPackageUpdates._package_version_checked = True
     elif Task.is_offline():
         raise RuntimeError('this process already logs offline')
     else:

@@ -52,9 +52,12 @@ def test_each_recipe_config_trains_one_iteration(recipe_runs: Path, config: str)
     losses = saved.model.decode_head.loss_decode
     if config.endswith('_seed.py'):  # the seed's fixed weights, cross-entropy only
         assert isinstance(losses, dict) and len(losses.class_weight) == 3
-    else:  # the training masks' weights were written into the run's config
+    else:
         assert [loss.type for loss in losses] == ['IgnoreSafeCrossEntropyLoss', 'ClassDiceLoss']
+    if config.endswith('unet_r34.py'):  # the training masks' weights written into the config
         assert losses[0].class_weight == info['class_weight'] and len(info['class_weight']) == 3
+    elif config.endswith('deeplabv3plus_r50.py'):  # unweighted cross-entropy
+        assert losses[0].class_weight is None and info.get('class_weight') is None
 
 
 @pytest.mark.slow
@@ -87,7 +90,8 @@ def test_recipe_names_and_class_name_check() -> None:
 
 
 def test_auto_class_weights_are_the_training_masks_median_frequency(tiny_data: Path) -> None:
-    cfg = load_config('configs/unet_r34.py')
+    cfg = load_config('configs/unet_r34.py',
+                      {'model.decode_head.loss_decode.0.class_weight': 'auto'})
     set_data_root(cfg, str(tiny_data))
     weights = resolve_class_weights(cfg)
     counts = np.zeros(3, np.int64)

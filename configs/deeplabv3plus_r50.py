@@ -12,6 +12,8 @@ _base_ = [
     './_base_/default_runtime.py', './_base_/schedules/schedule_scratch.py'
 ]
 model = dict(
+    type='ObjectPriorEncoderDecoder',  # the one-object prior, as unet_r34.py
+    test_cfg=dict(mode='whole', one_class='auto', largest_object='auto'),
     backbone=dict(strides=(1, 2, 2, 2), dilations=(1, 1, 1, 1)),
     # unweighted cross-entropy + Dice: with the median-frequency weights of unet_r34.py
     # (background x0.05 on BUSI) DeepLabV3+ took much background for lesion; BUSI val mDice

@@ -10,8 +10,13 @@ _base_ = [
     './_base_/models/unet_r34.py', './_base_/datasets/img_labels_small.py',
     './_base_/default_runtime.py', './_base_/schedules/schedule_scratch.py'
 ]
-model = dict(decode_head=dict(loss_decode=[
-    dict(type='IgnoreSafeCrossEntropyLoss', class_weight='auto_sqrt', loss_weight=1.0),
-    dict(type='ClassDiceLoss', loss_weight=1.0),
-]))
+model = dict(
+    # one object of one class per image where nearly all training masks are so (smallseg's
+    # ObjectPriorEncoderDecoder; 'auto' is decided from the masks when training starts)
+    type='ObjectPriorEncoderDecoder',
+    test_cfg=dict(mode='whole', one_class='auto', largest_object='auto'),
+    decode_head=dict(loss_decode=[
+        dict(type='IgnoreSafeCrossEntropyLoss', class_weight='auto_sqrt', loss_weight=1.0),
+        dict(type='ClassDiceLoss', loss_weight=1.0),
+    ]))
 train_cfg = dict(max_epochs=24)  # about 20 minutes for 200 images on 2 CPU cores

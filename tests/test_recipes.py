@@ -58,6 +58,10 @@ def test_each_recipe_config_trains_one_iteration(recipe_runs: Path, config: str)
         assert losses[0].class_weight == info['class_weight'] and len(info['class_weight']) == 3
     elif config.endswith('deeplabv3plus_r50.py'):  # unweighted cross-entropy
         assert losses[0].class_weight is None and info.get('class_weight') is None
+    if not config.endswith('_seed.py'):  # generated data: one object per image, prior on
+        assert saved.model.type == 'ObjectPriorEncoderDecoder'
+        assert saved.model.test_cfg.one_class is True and info['object_prior']['one_class']
+        assert saved.model.test_cfg.largest_object is True
 
 
 @pytest.mark.slow
@@ -218,7 +222,7 @@ def test_flip_test_time_augmentation(recipe_runs: Path, tiny_data: Path, tmp_pat
         cfg = build_test_cfg('configs/unet_r34.py', info['best_checkpoint'], split='val',
                              data_root=str(tiny_data), work_dir=str(tmp_path / str(tta)),
                              cfg_options=options, tta=tta)
-        assert (cfg.model.type == 'SegTTAModel') == tta
+        assert (cfg.model.type == 'ObjectPriorTTAModel') == tta
         metrics[tta] = evaluate(cfg)
     assert set(metrics[True]) >= {'mDice', 'mDice_fg', 'Dice.round'}
     assert 0.0 <= metrics[True]['mDice'] <= 1.0

@@ -46,8 +46,9 @@ def _power(loss: ConfigDict) -> Optional[float]:
     return AUTO_POWERS.get(weight) if isinstance(weight, str) else None
 
 
-def mask_pixel_counts(cfg: Config, num_classes: int) -> np.ndarray:
-    """Pixels per class over the train dataloader's masks (other values, e.g. 255, skipped)."""
+def iter_train_masks(cfg: Config, purpose: str) -> Iterator[tuple[Path, np.ndarray]]:
+    """``(path, mask)`` of every mask the train dataloader reads; ``purpose`` (the setting
+    that needs them) starts the one-line error for a wrong folder or an unreadable mask."""
     from mmengine.registry import init_default_scope
     from mmseg.registry import DATASETS
     init_default_scope(cfg.get('default_scope', 'mmseg'))
@@ -57,16 +58,22 @@ def mask_pixel_counts(cfg: Config, num_classes: int) -> np.ndarray:
     try:
         dataset = DATASETS.build(dataset_cfg)
     except Exception as exc:  # noqa: BLE001 - a wrong folder or setting, in one line
-        raise UserError(f"class_weight='auto': cannot list the training masks "
+        raise UserError(f'{purpose}: cannot list the training masks '
                         f'({type(exc).__name__}: {exc}); check train_dataloader.dataset') from exc
-    counts = np.zeros(num_classes, dtype=np.int64)
     for i in range(len(dataset)):
         path = Path(dataset.get_data_info(i)['seg_map_path'])
         try:
             mask = np.asarray(Image.open(path))
         except OSError as exc:
-            raise UserError(f"{path}: cannot read this mask for class_weight='auto' ({exc}); "
+            raise UserError(f'{path}: cannot read this mask for {purpose} ({exc}); '
                             'fix or remove the file') from exc
+        yield path, mask
+
+
+def mask_pixel_counts(cfg: Config, num_classes: int) -> np.ndarray:
+    """Pixels per class over the train dataloader's masks (other values, e.g. 255, skipped)."""
+    counts = np.zeros(num_classes, dtype=np.int64)
+    for _, mask in iter_train_masks(cfg, "class_weight='auto'"):
         values = np.bincount(mask.ravel(), minlength=num_classes)
         counts += values[:num_classes]
     return counts

@@ -16,6 +16,7 @@ from mmengine.config import Config
 
 from .config import load_config
 from .errors import UserError
+from .object_prior import settle_object_prior
 from .test import check_checkpoint
 
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -81,7 +82,7 @@ def load_model(config: str | Path | Config, checkpoint: str | Path,
     from mmseg.apis import init_model
     cfg = config if isinstance(config, Config) else load_config(config, cfg_options)
     cfg = copy.deepcopy(cfg)
-    check_checkpoint(checkpoint, cfg)
+    settle_object_prior(cfg, check_checkpoint(checkpoint, cfg))
     # the dataloader's test pipeline (what evaluation uses), without annotations
     cfg.test_pipeline = [t for t in cfg.test_dataloader.dataset.pipeline
                          if t.get('type') != 'LoadAnnotations']

@@ -16,6 +16,7 @@ from smallseg.evaluation.dice_metric import metrics_to_fractions
 from .config import (check_data_root, configure_amp, configure_launcher, configure_workers,
                      default_work_dir, load_config, set_data_root)
 from .errors import UserError
+from .object_prior import settle_object_prior
 from .results import update_results
 from .train import RUN_INFO, device_name
 
@@ -70,7 +71,7 @@ def build_test_cfg(config: str | Path, checkpoint: str | Path, split: str = 'tes
             cfg.test_evaluator.get('type') == 'DiceMetric'):
         cfg.test_evaluator.csv_path = str(csv_path)
     check_data_root(cfg, ('test_dataloader',))
-    check_checkpoint(checkpoint, cfg)
+    settle_object_prior(cfg, check_checkpoint(checkpoint, cfg))
     cfg.load_from = str(checkpoint)
     cfg.model.backbone.init_cfg = None  # weights come from the checkpoint
     if tta:

@@ -17,6 +17,7 @@ from .config import (check_data_root, configure_amp, configure_launcher, configu
                      default_work_dir, load_config, set_data_root, set_max_epochs)
 from .cfg_check import check_num_classes
 from .class_weights import resolve_class_weights
+from .object_prior import resolve_object_prior
 from .errors import UserError
 from .pretrained import resolve_pretrained
 from .robust import (check_epochs, check_work_dir, configure_randomness, resolve_resume)
@@ -48,7 +49,8 @@ def build_train_cfg(config: str | Path, work_dir: Optional[str] = None,
     Before anything is built the data is validated (:mod:`.validate`; ``skip_invalid`` leaves
     the unusable pairs out), the work dir must be writable and a ``resume`` checkpoint must
     match the model (:mod:`.robust`); ``seed``/``deterministic`` set mmengine's randomness.
-    ``class_weight='auto'`` in a loss becomes the training masks' median-frequency weights;
+    ``class_weight='auto'`` in a loss becomes the training masks' median-frequency weights,
+    ``'auto'`` in ``model.test_cfg`` the one-object prior's decision (:mod:`.object_prior`);
     ``time_budget`` (minutes) fits max_epochs and the LR decay to it (:class:`TimeBudgetHook`).
     """
     cfg = load_config(config, cfg_options)
@@ -60,6 +62,7 @@ def build_train_cfg(config: str | Path, work_dir: Optional[str] = None,
     set_max_epochs(cfg, None if epochs is None else int(epochs))
     report = validate_dataset(cfg, skip_invalid=skip_invalid) if validate else None
     class_weight = resolve_class_weights(cfg)
+    object_prior = resolve_object_prior(cfg)
     if time_budget is not None:
         if not time_budget > 0:
             raise UserError(f'--time-budget must be a positive number of minutes, got '
@@ -80,6 +83,8 @@ def build_train_cfg(config: str | Path, work_dir: Optional[str] = None,
                 deterministic=bool(deterministic))
     if class_weight is not None:
         info['class_weight'] = class_weight
+    if object_prior is not None:
+        info['object_prior'] = object_prior
     if time_budget is not None:
         info['time_budget_min'] = float(time_budget)
     if resumed:

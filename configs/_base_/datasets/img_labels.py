@@ -25,8 +25,9 @@ test_pipeline = [
     dict(type='PackSegInputs'),
 ]
 # test-time augmentation (tools/test.py --tta): the mean of the softmax of the image and of
-# its horizontal mirror, as mmseg's configs do
-tta_model = dict(type='SegTTAModel')
+# its horizontal mirror, as mmseg's configs do (ObjectPriorTTAModel: SegTTAModel, then the
+# model's one-object prior when its test_cfg asks for it)
+tta_model = dict(type='ObjectPriorTTAModel')
 tta_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='TestTimeAug', transforms=[

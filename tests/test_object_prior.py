@@ -1,0 +1,113 @@
+"""The one-object prior: the label rule, its segmentor and TTA wrapper, and 'auto'."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.structures import PixelData
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+from PIL import Image
+
+from smallseg.apis.config import load_config, set_data_root
+from smallseg.apis.object_prior import resolve_object_prior, settle_object_prior
+from smallseg.models import apply_object_prior
+
+from conftest import tiny_options
+
+
+def two_blobs() -> tuple[torch.Tensor, torch.Tensor]:
+    """Probabilities of a 3-class 8x8 image: a large blob, mostly class 1 with a class-2
+    corner, and a small separate class-2 blob."""
+    probs = torch.tensor([0.9, 0.05, 0.05])[:, None, None].repeat(1, 8, 8)
+    probs[:, 1:5, 1:5] = torch.tensor([0.1, 0.8, 0.1])[:, None, None]
+    probs[:, 1, 1] = torch.tensor([0.1, 0.3, 0.6])
+    probs[:, 6:8, 6:8] = torch.tensor([0.2, 0.1, 0.7])[:, None, None]
+    return probs, probs.argmax(dim=0)
+
+
+def test_prior_keeps_the_largest_object_in_one_class() -> None:
+    probs, pred = two_blobs()
+    assert set(pred.unique().tolist()) == {0, 1, 2}
+    out = apply_object_prior(probs, pred)
+    expected = torch.zeros(8, 8, dtype=pred.dtype)
+    expected[1:5, 1:5] = 1
+    assert torch.equal(out, expected)
+
+
+def test_prior_parts_act_alone_and_leave_background_images() -> None:
+    probs, pred = two_blobs()
+    only_largest = apply_object_prior(probs, pred, one_class=False, largest_object=True)
+    assert only_largest[1, 1] == 2 and only_largest[6:8, 6:8].eq(0).all()
+    only_class = apply_object_prior(probs, pred, one_class=True, largest_object=False)
+    assert only_class[6, 6] == 1 and only_class[1, 1] == 1
+    background = torch.zeros(8, 8, dtype=torch.long)
+    assert torch.equal(apply_object_prior(probs, background), background)
+
+
+def unet(test_cfg: dict) -> torch.nn.Module:
+    cfg = load_config('configs/unet_r34.py', tiny_options())
+    cfg.model.test_cfg.update(test_cfg)
+    cfg.model.backbone.init_cfg = None
+    return MODELS.build(cfg.model).eval()
+
+
+@pytest.mark.parametrize('on', [True, False])
+def test_segmentor_applies_the_prior_of_its_test_cfg(on: bool) -> None:
+    probs, _ = two_blobs()
+    model = unet(dict(one_class=on, largest_object=on))
+    sample = SegDataSample(metainfo=dict(ori_shape=(8, 8), img_shape=(8, 8),
+                                         padding_size=[0, 0, 0, 0]))
+    [result] = model.postprocess_result(probs.log()[None], [sample])
+    labels = set(result.pred_sem_seg.data.unique().tolist())
+    assert labels == ({0, 1} if on else {0, 1, 2})
+    assert torch.allclose(result.seg_logits.data, probs.log())  # the network's own logits
+
+
+def test_tta_model_applies_the_prior_to_the_mean_of_the_views() -> None:
+    probs, _ = two_blobs()
+    tta = MODELS.build(dict(type='ObjectPriorTTAModel',
+                            module=unet(dict(one_class=True, largest_object=True))))
+    views = []
+    for _ in range(2):
+        sample = SegDataSample(metainfo=dict(img_path='a.png'))
+        sample.set_data({'seg_logits': PixelData(data=probs.log())})
+        views.append(sample)
+    [result] = tta.merge_preds([views])
+    assert set(result.pred_sem_seg.data.unique().tolist()) == {0, 1}
+
+
+def test_auto_follows_the_training_masks(tiny_data: Path, tmp_path: Path) -> None:
+    cfg = load_config('configs/unet_r34.py', tiny_options())
+    set_data_root(cfg, str(tiny_data))
+    decision = resolve_object_prior(cfg)  # generated data: one shape per image
+    assert decision['one_class'] is True and decision['largest_object'] is True
+    assert decision['counts']['with_foreground'] == 16
+    assert cfg.model.test_cfg.one_class is True
+    # a copy where every mask also holds a second class in a separate corner
+    root = tmp_path / 'two'
+    for sub in ('img/train', 'labels/train'):
+        (root / sub).mkdir(parents=True)
+    for mask_path in sorted((tiny_data / 'labels' / 'train').glob('*.png')):
+        mask = np.array(Image.open(mask_path))
+        mask[:3, :3] = 1
+        mask[-3:, -3:] = 2
+        Image.fromarray(mask).save(root / 'labels' / 'train' / mask_path.name)
+        image = next((tiny_data / 'img' / 'train').glob(mask_path.stem + '.*'))
+        (root / 'img' / 'train' / image.name).write_bytes(image.read_bytes())
+    cfg = load_config('configs/unet_r34.py', tiny_options())
+    set_data_root(cfg, str(root))
+    decision = resolve_object_prior(cfg)
+    assert decision['one_class'] is False and decision['largest_object'] is False
+
+
+def test_settle_takes_the_checkpoints_decision() -> None:
+    trained = Config(dict(model=dict(test_cfg=dict(mode='whole', one_class=True,
+                                                   largest_object=False))))
+    for meta, expected in (({'cfg': trained.pretty_text}, (True, False)), ({}, (False, False))):
+        cfg = load_config('configs/unet_r34.py')
+        settle_object_prior(cfg, meta)
+        assert (cfg.model.test_cfg.one_class, cfg.model.test_cfg.largest_object) == expected

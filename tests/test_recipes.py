@@ -182,12 +182,14 @@ def _last_lr(work_dir: Path) -> float:
 
 @pytest.mark.slow
 @pytest.mark.parametrize('clock, epochs', [((0, 60, 120, 180, 240, 300), 5),
+                                           ((0, 60, 120, 200, 280), 4),
                                            ((0, 60, 120, 250), 3)])
 def test_time_budget_fits_the_schedule(tiny_data: Path, tmp_path: Path,
                                        monkeypatch: pytest.MonkeyPatch, clock: tuple,
                                        epochs: int) -> None:
     """Epochs of 60 s (a stand-in clock) and 5 minutes: 5 epochs fit, not the config's 2,
-    and the LR decay ends at epoch 5; when epochs turn slow, training stops early."""
+    and the LR decay ends at epoch 5; when epochs turn slower (70-80 s), the length and the
+    decay shrink to 4; a resumed run keeps the length its checkpoint was fitted to."""
     from smallseg.hooks import time_budget_hook
     ticks = iter(clock)
     monkeypatch.setattr(time_budget_hook, '_now', lambda: float(next(ticks)))
@@ -200,10 +202,14 @@ def test_time_budget_fits_the_schedule(tiny_data: Path, tmp_path: Path,
     assert '60 s per epoch, so 5 epochs fit in 5 min; max_epochs 2 -> 5' in log
     if epochs == 5:
         assert _last_lr(tmp_path / 'w') < 2e-6  # the poly decay reached its end (eta_min 1e-6)
+    elif epochs == 4:
+        assert 'epochs now take 70 s, so 4 epochs fit; max_epochs 5 -> 4' in log
+        # the decay was shrunk to end at epoch 4 (one iteration an epoch here, so its last
+        # step came after the shrink); unshrunk it would still be at ~3e-4
+        assert _last_lr(tmp_path / 'w') < 1e-4
     else:
-        assert 'training stops here' in log
-        assert _last_lr(tmp_path / 'w') > 1e-5  # stopped part-way down the decay
-        # resumed, the run keeps the length it was fitted to (not a new fit from here)
+        assert 'max_epochs 5 -> 3' in log  # the last epoch ran over: nothing left to shrink
+        # resumed, the run keeps the length its checkpoint was fitted to (5, not a new fit)
         ticks = iter((0, 60, 120, 180))
         cfg, info = build_train_cfg('configs/unet_r34.py', work_dir=str(tmp_path / 'w'),
                                     data_root=str(tiny_data), epochs=2, pretrained=None,

@@ -67,6 +67,21 @@ def test_segmentor_applies_the_prior_of_its_test_cfg(on: bool) -> None:
     assert torch.allclose(result.seg_logits.data, probs.log())  # the network's own logits
 
 
+@pytest.mark.parametrize('flip', [True, False])
+def test_flip_averages_the_image_and_its_mirror(flip: bool) -> None:
+    torch.manual_seed(0)
+    model = unet(dict(flip=flip))
+    inputs = torch.randn(2, 3, 32, 32)
+    metas = [dict(ori_shape=(32, 32), img_shape=(32, 32))] * 2
+    with torch.no_grad():
+        logits = model.inference(inputs, metas)
+        mirrored = model.inference(inputs.flip(-1), metas).flip(-1)
+    # with flip, the prediction of a mirrored image is the mirrored prediction
+    assert torch.allclose(logits, mirrored, atol=1e-5) is flip
+    if flip:
+        assert torch.allclose(logits.exp().sum(dim=1), torch.ones(2, 32, 32), atol=1e-5)
+
+
 def test_tta_model_applies_the_prior_to_the_mean_of_the_views() -> None:
     probs, _ = two_blobs()
     tta = MODELS.build(dict(type='ObjectPriorTTAModel',

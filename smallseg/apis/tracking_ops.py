@@ -25,6 +25,7 @@ import numpy as np
 from .tracking_server import CHECK_TIMEOUT_S, HTTP_RETRIES, bounded
 
 REPO = Path(__file__).resolve().parents[2]
+REPO_DETECTION_WAIT_S = 20.0  # offline: ClearML's repository and requirements scan, once per task
 # nothing is patched: checkpoints, plots and arguments are logged explicitly by smallseg
 FRAMEWORKS_OFF = {name: False for name in (
     'pytorch', 'matplotlib', 'tensorflow', 'tensorboard', 'tfdefines', 'hydra', 'scikit',
@@ -129,6 +130,10 @@ def init_task(mode: str, server: Any, continue_id: Optional[str], settings: dict
         task._offline_output_models.extend(previous_models)  # a reopened session forgets them
     if hasattr(Task, '_remove_signal_hooks'):
         Task._remove_signal_hooks()  # Ctrl-C / SIGTERM stay with the run (no unbounded close)
+    if mode == 'offline' and hasattr(task, '_wait_for_repo_detection'):
+        # ClearML's repository detection thread ends by reloading the task: offline, from its
+        # file, which drops what was set in memory meanwhile (seen: the run's properties)
+        task._wait_for_repo_detection(timeout=REPO_DETECTION_WAIT_S)
     return task
 
 

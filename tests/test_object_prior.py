@@ -126,3 +126,27 @@ def test_settle_takes_the_checkpoints_decision() -> None:
         cfg = load_config('configs/unet_r34.py')
         settle_object_prior(cfg, meta)
         assert (cfg.model.test_cfg.one_class, cfg.model.test_cfg.largest_object) == expected
+
+
+def test_tta_with_mirrored_views_skips_the_models_own_flip() -> None:
+    torch.manual_seed(0)
+    model = unet(dict(flip=True))
+    tta = MODELS.build(dict(type='ObjectPriorTTAModel', module=model))
+    image = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
+
+    def sample(flip: bool) -> SegDataSample:
+        return SegDataSample(metainfo=dict(
+            img_path='a.png', ori_shape=(32, 32), img_shape=(32, 32), pad_shape=(32, 32),
+            padding_size=[0, 0, 0, 0], flip=flip, flip_direction='horizontal'))
+
+    forwards = []
+    model.backbone.register_forward_hook(lambda *_: forwards.append(1))
+    views = dict(inputs=[[image], [image.flip(-1)]], data_samples=[[sample(False)],
+                                                                   [sample(True)]])
+    with torch.no_grad():
+        [merged] = tta.test_step(views)
+        assert len(forwards) == 2 and model.test_cfg.flip is True  # one pass per view
+        [alone] = model.test_step(dict(inputs=[image], data_samples=[sample(False)]))
+    assert len(forwards) == 4  # the model alone mirrors the image itself
+    # the same mean of the image and its mirror either way
+    assert torch.equal(merged.pred_sem_seg.data, alone.pred_sem_seg.data)

@@ -1,7 +1,7 @@
 """mmseg's flip/scale test-time augmentation, then the one-object prior of the model."""
 from __future__ import annotations
 
-from typing import List
+from typing import Any, Iterator, List
 
 import torch
 from mmseg.models.segmentors import SegTTAModel
@@ -16,7 +16,22 @@ from .object_prior_encoder_decoder import prior_options
 class ObjectPriorTTAModel(SegTTAModel):
     """``SegTTAModel`` (mean softmax of the augmented views, argmax), then
     :func:`apply_object_prior` on the mean probabilities as the wrapped model's ``test_cfg``
-    asks (:class:`ObjectPriorEncoderDecoder`); the same as ``SegTTAModel`` otherwise."""
+    asks (:class:`ObjectPriorEncoderDecoder`); the same as ``SegTTAModel`` otherwise.
+
+    When the views include mirrored ones (mmseg's ``TestTimeAug`` pairs every view with its
+    mirror), the model's own ``test_cfg.flip`` is off while they run: it would only repeat
+    them, at twice the cost, for the same mean.
+    """
+
+    def test_step(self, data: Any) -> SampleList:
+        test_cfg = getattr(self.module, 'test_cfg', None)
+        if not (test_cfg and test_cfg.get('flip') is True and any(_flipped(data))):
+            return super().test_step(data)
+        test_cfg['flip'] = False
+        try:
+            return super().test_step(data)
+        finally:
+            test_cfg['flip'] = True
 
     def merge_preds(self, data_samples_list: List[SampleList]) -> SampleList:
         predictions = super().merge_preds(data_samples_list)
@@ -31,3 +46,11 @@ class ObjectPriorTTAModel(SegTTAModel):
                                         largest_object)
             prediction.pred_sem_seg.data = labels.reshape(pred.shape)
         return predictions
+
+
+def _flipped(data: Any) -> Iterator[bool]:
+    """Whether each view's samples were mirrored by the TTA pipeline (their ``flip`` meta)."""
+    views = data.get('data_samples', []) if isinstance(data, dict) else []
+    for samples in views:
+        for sample in samples or []:
+            yield bool(sample.metainfo.get('flip', False))

@@ -186,13 +186,15 @@ def _last_lr(work_dir: Path) -> float:
 @pytest.mark.slow
 @pytest.mark.parametrize('clock, epochs', [((0, 60, 120, 180, 240, 300), 5),
                                            ((0, 60, 120, 200, 280), 4),
-                                           ((0, 60, 120, 250), 3)])
+                                           ((0, 60, 120, 250), 3),
+                                           ((0, 60, 120, 140, 160, 180, 200, 220, 240, 260), 9)])
 def test_time_budget_fits_the_schedule(tiny_data: Path, tmp_path: Path,
                                        monkeypatch: pytest.MonkeyPatch, clock: tuple,
                                        epochs: int) -> None:
     """Epochs of 60 s (a stand-in clock) and 5 minutes: 5 epochs fit, not the config's 2,
     and the LR decay ends at epoch 5; when epochs turn slower (70-80 s), the length and the
-    decay shrink to 4; a resumed run keeps the length its checkpoint was fitted to."""
+    decay shrink to 4; when they turn faster (20 s), they grow, one epoch at a time, to 9; a
+    resumed run keeps the length its checkpoint was fitted to."""
     from smallseg.hooks import time_budget_hook
     ticks = iter(clock)
     monkeypatch.setattr(time_budget_hook, '_now', lambda: float(next(ticks)))
@@ -210,6 +212,12 @@ def test_time_budget_fits_the_schedule(tiny_data: Path, tmp_path: Path,
         # the decay was shrunk to end at epoch 4 (one iteration an epoch here, so its last
         # step came after the shrink); unshrunk it would still be at ~3e-4
         assert _last_lr(tmp_path / 'w') < 1e-4
+    elif epochs == 9:
+        # mean epoch since the first: 40 s after epoch 3 ... 28 s after epoch 6; each growth
+        # leaves 5% to spare, and none comes with fewer than two epochs left
+        assert 'epochs now take 40 s, so 6 epochs fit; max_epochs 5 -> 6' in log
+        assert 'epochs now take 28 s, so 9 epochs fit; max_epochs 8 -> 9' in log
+        assert _last_lr(tmp_path / 'w') < 2e-6  # the decay was stretched to the new end
     else:
         assert 'max_epochs 5 -> 3' in log  # the last epoch ran over: nothing left to shrink
         # resumed, the run keeps the length its checkpoint was fitted to (5, not a new fit)

@@ -52,9 +52,11 @@ class TimeBudgetHook(Hook):
     the number of epochs that fit, more or fewer than the config's, and the learning-rate
     decay is stretched or shrunk to end there (:func:`stretch_schedule`). Should epochs then
     get slower (their mean since the first), the length and the decay shrink again, so the
-    decay still ends inside the budget; and training ends after the epoch where one more
-    would pass the budget, normally, with its best and last checkpoints (a resumed run, which
-    keeps its length, only stops). tools/train.py ``--time-budget MIN`` adds it.
+    decay still ends inside the budget; faster, they grow again while two or more epochs are
+    left (so the budget is used, not only the first epochs' estimate of it); and training
+    ends after the epoch where one more would pass the budget, normally, with its best and
+    last checkpoints (a resumed run, which keeps its length, only stops). tools/train.py
+    ``--time-budget MIN`` adds it.
 
     Args:
         minutes: Wall-clock budget of the training loop.
@@ -106,15 +108,22 @@ class TimeBudgetHook(Hook):
                           logger='current')
                 stretch_schedule(runner, epochs)
             runner.message_hub.update_info(FIT_KEY, loop.max_epochs)
-        elif (self.fit_schedule and done < loop.max_epochs
-              and used + (loop.max_epochs - done) * per_epoch > self.seconds):
-            # epochs got slower than fitted: end the run and its decay sooner, inside budget
+        elif self.fit_schedule and done < loop.max_epochs:
+            # epochs got slower than fitted: end the run and its decay sooner, inside budget;
+            # faster (the first ones often carry a busy machine's or warm-up's cost): later,
+            # while two or more epochs are left for the decay to stretch over
             epochs = fitted_epochs(done, used, per_epoch, self.seconds)
-            print_log(f'time budget: epochs now take {per_epoch:.0f} s, so {epochs} epochs '
-                      f'fit; max_epochs {loop.max_epochs} -> {epochs}, the learning-rate '
-                      'schedule now ends there', logger='current')
-            stretch_schedule(runner, epochs)
-            runner.message_hub.update_info(FIT_KEY, epochs)
+            if epochs > loop.max_epochs:  # grow only with room to spare (5% slower epochs),
+                # so that the length does not go back and forth by one with the noise
+                epochs = max(loop.max_epochs, fitted_epochs(done, used, per_epoch * 1.05,
+                                                            self.seconds))
+            if epochs < loop.max_epochs or (epochs > loop.max_epochs
+                                            and loop.max_epochs - done >= 2):
+                print_log(f'time budget: epochs now take {per_epoch:.0f} s, so {epochs} '
+                          f'epochs fit; max_epochs {loop.max_epochs} -> {epochs}, the '
+                          'learning-rate schedule now ends there', logger='current')
+                stretch_schedule(runner, epochs)
+                runner.message_hub.update_info(FIT_KEY, epochs)
         if done < loop.max_epochs and used + per_epoch > self.seconds:
             loop.stop_training = True
             print_log(f'time budget: {used / 60:.1f} of {self.seconds / 60:g} min used after '

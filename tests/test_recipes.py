@@ -137,6 +137,13 @@ def test_lr_schedule_follows_the_epochs() -> None:
     assert decay.end == cfg.train_cfg.max_epochs < 30
     set_max_epochs(cfg, 40)
     assert cfg.train_cfg.max_epochs == 40 and decay.end == 40 and warmup.end == 1
+    # in one step, as tools/train.py --epochs and --cfg-options do: past the base's 30 too
+    for epochs in (12, 28, 65):
+        for options, arg in (({}, epochs), ({'train_cfg.max_epochs': epochs}, None)):
+            cfg = load_config('configs/unet_r34.py', options)
+            set_max_epochs(cfg, arg)
+            warmup, decay = cfg.param_scheduler
+            assert (warmup.end, decay.end, cfg.train_cfg.max_epochs) == (1, epochs, epochs)
 
 
 def test_class_dice_loss() -> None:

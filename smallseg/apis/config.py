@@ -67,21 +67,22 @@ def _resize_pipeline(pipeline: list, size: tuple[int, int]) -> None:
 
 
 def set_max_epochs(cfg: Config, epochs: Optional[int] = None) -> None:
-    """Train ``epochs`` epochs (None: the config's) and keep epoch-based LR schedules within
-    the run: one that ended at the old last epoch moves with it, and one that ends after the
-    last epoch (a schedule base written for 30 epochs, a config that trains 12) ends there,
-    so a warm-up + decay recipe always decays to its floor at the last epoch."""
-    old = cfg.train_cfg.get('max_epochs')
+    """Train ``epochs`` epochs (None: the config's) and end the last epoch-based LR schedule
+    (the decay; warm-ups end earlier) at the last epoch, shorter or longer than it was written
+    for (a schedule base written for 30 epochs, a config that trains 12, ``--epochs 65`` or
+    ``--cfg-options train_cfg.max_epochs=65``), so a warm-up + decay recipe always decays to its
+    floor at the last epoch."""
     if epochs is not None:
         cfg.train_cfg.max_epochs = epochs
     last = cfg.train_cfg.get('max_epochs')
     schedulers = cfg.get('param_scheduler') or []
-    if last is None:
+    schedulers = schedulers if isinstance(schedulers, (list, tuple)) else [schedulers]
+    timed = [s for s in schedulers if s.get('by_epoch', True) and s.get('end') is not None]
+    if last is None or not timed:
         return
-    for scheduler in (schedulers if isinstance(schedulers, (list, tuple)) else [schedulers]):
-        if not scheduler.get('by_epoch', True) or scheduler.get('end') is None:
-            continue
-        if scheduler['end'] > last or (old is not None and scheduler['end'] == old):
+    final = max(s['end'] for s in timed)
+    for scheduler in timed:
+        if scheduler['end'] == final or scheduler['end'] > last:
             scheduler['end'] = last
         if scheduler.get('begin', 0) >= scheduler['end']:  # a warm-up longer than the run
             scheduler['begin'] = 0

@@ -95,6 +95,9 @@ def test_known_values_per_image_and_dataset(tmp_path):
     fg = [np.nanmean(v[1:]) for v in ref['per_image'].values()]
     assert m['mDice_fg_per_image'] == pytest.approx(100 * np.mean(fg), abs=0.01)  # (1+0+4/7)/3
     assert m['mDice'] == pytest.approx(100 * ref['dice'].mean(), abs=0.01)
+    # image class: perfect right (1), missed wrong (none predicted), partial right (1; its
+    # class-2 pixel is the ignored one)
+    assert m['img_class_acc'] == pytest.approx(100 * 2 / 3, abs=0.01)
     assert m['mDice_fg'] == pytest.approx(100 * ref['dice'][1:].mean(), abs=0.01)
     assert m['mIoU'] == pytest.approx(100 * ref['iou'].mean(), abs=0.01)
     for c, name in enumerate(CLASSES):
@@ -163,3 +166,19 @@ def test_confusion_matrix_helper_and_output_dir(tmp_path):
 def test_dataset_config_uses_dice_metric():
     cfg = Config.fromfile('configs/_base_/datasets/img_labels.py')
     assert cfg.val_evaluator.type == 'DiceMetric' and cfg.test_evaluator.type == 'DiceMetric'
+
+
+def test_image_class_is_the_most_predicted_foreground_class():
+    gt = np.zeros((6, 6), int)
+    gt[1:5, 1:5] = 1  # a class-1 object of 16 px
+    mostly_wrong = gt.copy()
+    mostly_wrong[1:5, 1:4] = 2  # 12 px taken for class 2, 4 left as class 1
+    mostly_right = gt.copy()
+    mostly_right[1, 1:4] = 2  # 3 px wrong, 13 right
+    empty = np.zeros((6, 6), int)
+    _, m = _run({'wrong': (gt, mostly_wrong), 'right': (gt, mostly_right),
+                 'no_truth': (empty, mostly_wrong)})  # no foreground in the truth: not counted
+    assert m['img_class_acc'] == 50.0
+    assert metrics_to_fractions(m)['img_class_acc'] == 0.5
+    _, none = _run({'bg': (empty, empty.copy())})
+    assert math.isnan(none['img_class_acc'])

@@ -82,8 +82,10 @@ def test_compare_tool_tabulates_the_runs(recipe_runs: Path, tiny_data: Path,
         ('DeepLabV3+ R50', 'seed'), ('DeepLabV3+ R50', 'default'),
         ('U-Net R34', 'seed'), ('U-Net R34', 'default')]
     assert all(set(r['val_dice_per_class']) == {'background', 'round', 'angular'} for r in rows)
+    assert all(0 <= r['val_img_class_acc'] <= 1 for r in rows)  # DiceMetric's img_class_acc
     table = out.with_suffix('.md').read_text()
-    assert table in proc.stdout and '| Dice angular |' in table and table.count('\n') == 6
+    assert table in proc.stdout and '| Dice angular | image class right |' in table
+    assert table.count('\n') == 6
     assert '**' in table  # the best val mDice in bold
 
 

@@ -3,7 +3,8 @@
 Each config trains into ``<work_root>/<config name>`` (an existing finished run is reused with
 ``reuse=True``); a row holds the model, the recipe (``*_seed`` configs: the seed report's), the
 epochs trained, the training minutes (validation included), and at the best val epoch mDice,
-mDice_fg and the Dice of each class, read from the run's logs.
+mDice_fg, the Dice of each class and the share of images given their true class (DiceMetric's
+``img_class_acc``), read from the run's logs.
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ def recipe_row(config: str | Path, info: dict) -> dict:
         i = curves['val_epochs'].index(epoch)
         val = {k: v[i] for k, v in curves['val'].items()}
         row.update(val_mdice=_round(val.get('mDice')), val_mdice_fg=_round(val.get('mDice_fg')),
+                   val_img_class_acc=_round(val.get('img_class_acc')),
                    val_dice_per_class={k[5:]: _round(v) for k, v in val.items()
                                        if k.startswith('Dice.')})
     return row
@@ -87,7 +89,7 @@ def recipes_markdown(rows: Sequence[dict], class_names: Optional[Sequence[str]] 
         raise UserError(f'--classes gives {len(class_names)} names, the runs logged '
                         f'{len(logged)} classes ({", ".join(logged)})')
     header = ['model', 'recipe', 'init', 'epochs', 'train min', 'val mDice', 'val mDice_fg',
-              *[f'Dice {n}' for n in names]]
+              *[f'Dice {n}' for n in names], 'image class right']
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     best = max((r.get('val_mdice') or 0 for r in rows), default=0)
 
@@ -100,7 +102,7 @@ def recipes_markdown(rows: Sequence[dict], class_names: Optional[Sequence[str]] 
         cells = [r['model'], r['recipe'], r.get('init') or '-', str(r.get('epochs') or '-'),
                  '-' if r.get('train_min') is None else f"{r['train_min']:.1f}",
                  fmt(r.get('val_mdice'), r.get('val_mdice') == best), fmt(r.get('val_mdice_fg')),
-                 *[fmt(dice.get(k)) for k in logged]]
+                 *[fmt(dice.get(k)) for k in logged], fmt(r.get('val_img_class_acc'))]
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'
 

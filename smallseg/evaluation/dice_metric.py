@@ -16,7 +16,7 @@ from PIL import Image
 from prettytable import PrettyTable
 
 # keys of DiceMetric's result that are percentages (everything else: counts, lists)
-PERCENT_KEY = re.compile(r'^(aAcc|m(Dice|IoU|Acc)(_\w+)?|(Dice|IoU|Acc)\..+)$')
+PERCENT_KEY = re.compile(r'^(aAcc|m(Dice|IoU|Acc)(_\w+)?|(Dice|IoU|Acc)\..+|img_class_acc)$')
 CSV_NAME = 'per_image.csv'
 
 
@@ -55,6 +55,18 @@ def per_image_dice(cm: np.ndarray) -> np.ndarray:
     return scores_from_confusion(cm)['Dice']
 
 
+def image_classes(cms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each image's true and predicted class from its ``(C, C)`` confusion matrix: the
+    foreground class (>= 1) with the most pixels, 0 where the image has none."""
+    cms = np.asarray(cms)
+    true_px, pred_px = cms[:, 1:, :].sum(2), cms[:, :, 1:].sum(1)  # (N, C - 1) each
+
+    def top(px: np.ndarray) -> np.ndarray:
+        return np.where(px.sum(1) > 0, px.argmax(1) + 1, 0)
+
+    return top(true_px), top(pred_px)
+
+
 def _nanmean(values: np.ndarray) -> float:
     values = np.asarray(values, dtype=np.float64)
     return float(np.nanmean(values)) if np.isfinite(values).any() else float('nan')
@@ -84,7 +96,10 @@ class DiceMetric(IoUMetric):
     Returned keys (percent, 2 decimals, like IoUMetric): ``aAcc``, ``mDice``, ``mIoU``,
     ``mAcc``, ``mDice_fg``, ``mIoU_fg`` (classes >= 1), ``mDice_per_image``,
     ``mDice_fg_per_image`` (images with no foreground in truth and prediction skipped),
-    ``Dice.<class>``, ``IoU.<class>``, ``Acc.<class>``; plus ``confusion_matrix``
+    ``Dice.<class>``, ``IoU.<class>``, ``Acc.<class>``; ``img_class_acc`` (the images with
+    foreground whose most-predicted foreground class is their true one, none predicted
+    counting as wrong: where datasets hold one object per image, how often the class is
+    right, apart from the outline; NaN without foreground images); plus ``confusion_matrix``
     (list of C lists, rows = truth, columns = prediction, pixel counts). ``mDice`` is
     what ``CheckpointHook(save_best='mDice')`` reads.
 
@@ -156,6 +171,10 @@ class DiceMetric(IoUMetric):
             'mDice_fg_per_image': pct(_nanmean(image_fg))}
         for kind in ('Dice', 'IoU', 'Acc'):
             metrics.update({f'{kind}.{c}': pct(v) for c, v in zip(classes, scores[kind])})
+        true_cls, pred_cls = image_classes(cms)
+        has_fg = true_cls > 0
+        metrics['img_class_acc'] = pct(np.mean(pred_cls[has_fg] == true_cls[has_fg])
+                                       if has_fg.any() else float('nan'))
         metrics['confusion_matrix'] = total.tolist()
 
         table = PrettyTable(['Class', 'Dice', 'IoU', 'Acc', 'Dice/img', 'missed imgs'])
@@ -166,6 +185,11 @@ class DiceMetric(IoUMetric):
         print_log('per class results (missed imgs: class in the truth, 0 predicted pixels):',
                   logger)
         print_log('\n' + table.get_string(), logger=logger)
+        if has_fg.any():
+            print_log(f'image class (the most-predicted foreground class): right for '
+                      f'{int((pred_cls[has_fg] == true_cls[has_fg]).sum())} of '
+                      f'{int(has_fg.sum())} images with foreground, none predicted for '
+                      f'{int((pred_cls[has_fg] == 0).sum())}', logger)
         if self.csv_path:
             write_per_image_csv(self.csv_path, [r['name'] for r in results], cms, classes)
         return metrics

@@ -138,7 +138,7 @@ def test_compare_tables_and_cards(run):
     assert [a['type'] for a in card['augmentations']] == ['RandomFlip', 'RandomRotate']
     assert card['results']['test_mdice'] == 0.99 and card['date']
     unet = json.loads(paths['unet_r34_best'].read_text())
-    assert unet['architecture'] == 'U-Net' and unet['optimizer']['weight_decay'] == 1e-4
+    assert unet['architecture'] == 'U-Net' and unet['optimizer']['weight_decay'] == 0.05
     # the default recipe: two losses, class_weight='auto' shown as the run's resolved weights
     assert [x['type'] for x in unet['loss']] == ['IgnoreSafeCrossEntropyLoss', 'ClassDiceLoss']
     weights = unet['loss'][0]['class_weight']

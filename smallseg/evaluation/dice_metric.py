@@ -173,8 +173,8 @@ class DiceMetric(IoUMetric):
             metrics.update({f'{kind}.{c}': pct(v) for c, v in zip(classes, scores[kind])})
         true_cls, pred_cls = image_classes(cms)
         has_fg = true_cls > 0
-        metrics['img_class_acc'] = pct(np.mean(pred_cls[has_fg] == true_cls[has_fg])
-                                       if has_fg.any() else float('nan'))
+        right = pred_cls[has_fg] == true_cls[has_fg]
+        metrics['img_class_acc'] = pct(right.mean() if has_fg.any() else float('nan'))
         metrics['confusion_matrix'] = total.tolist()
 
         table = PrettyTable(['Class', 'Dice', 'IoU', 'Acc', 'Dice/img', 'missed imgs'])
@@ -187,7 +187,7 @@ class DiceMetric(IoUMetric):
         print_log('\n' + table.get_string(), logger=logger)
         if has_fg.any():
             print_log(f'image class (the most-predicted foreground class): right for '
-                      f'{int((pred_cls[has_fg] == true_cls[has_fg]).sum())} of '
+                      f'{int(right.sum())} of '
                       f'{int(has_fg.sum())} images with foreground, none predicted for '
                       f'{int((pred_cls[has_fg] == 0).sum())}', logger)
         if self.csv_path:

@@ -182,3 +182,9 @@ def test_image_class_is_the_most_predicted_foreground_class():
     assert metrics_to_fractions(m)['img_class_acc'] == 0.5
     _, none = _run({'bg': (empty, empty.copy())})
     assert math.isnan(none['img_class_acc'])
+
+
+def test_image_classes_with_background_only():
+    from smallseg.evaluation.dice_metric import image_classes
+    true_cls, pred_cls = image_classes(np.array([[[5]], [[3]]]))  # one class: no foreground
+    assert true_cls.tolist() == pred_cls.tolist() == [0, 0]

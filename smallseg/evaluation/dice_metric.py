@@ -62,6 +62,8 @@ def image_classes(cms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     true_px, pred_px = cms[:, 1:, :].sum(2), cms[:, :, 1:].sum(1)  # (N, C - 1) each
 
     def top(px: np.ndarray) -> np.ndarray:
+        if px.shape[1] == 0:  # background is the only class
+            return np.zeros(len(px), dtype=np.int64)
         return np.where(px.sum(1) > 0, px.argmax(1) + 1, 0)
 
     return top(true_px), top(pred_px)

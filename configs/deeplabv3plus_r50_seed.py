@@ -1,5 +1,4 @@
-# DeepLabV3+ R50, the seed report's recipe (to compare with deeplabv3plus_r50.py): weighted CE,
-# Adam 1e-4 constant, batch 8, 30 epochs, 256x256, horizontal flip p0.5 + rotate 30 deg p0.3
+# DeepLabV3+ R50, the seed report's recipe: weighted CE, Adam 1e-4 constant, batch 8, 256x256
 _base_ = [
     './_base_/models/deeplabv3plus_r50.py', './_base_/datasets/img_labels.py',
     './_base_/default_runtime.py', './_base_/schedules/schedule_30e.py'

@@ -1,5 +1,4 @@
-# U-Net R34, the seed report's recipe (kept to compare with unet_r34.py): weighted CE, AdamW
-# 2e-4 / wd 1e-4 constant, batch 8, 30 epochs, 256x256, strong augmentation
+# U-Net R34, the seed report's recipe: weighted CE, AdamW 2e-4 constant, batch 8, 256x256
 _base_ = [
     './_base_/models/unet_r34.py', './_base_/datasets/img_labels.py',
     './_base_/default_runtime.py', './_base_/schedules/schedule_30e.py'

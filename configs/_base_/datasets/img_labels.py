@@ -1,6 +1,5 @@
-# Dataset in the seed layout: img/{train,val,test}/<stem>.jpg + labels/{train,val,test}/<stem>.png
-# (single-channel uint8 index masks, 0 = background). Point it elsewhere with --data-root DIR
-# or --cfg-options data_root=DIR; rename classes with metainfo (see README).
+# img/{train,val,test}/<stem>.jpg + labels/{train,val,test}/<stem>.png index masks (0 = background)
+# --data-root DIR or --cfg-options data_root=DIR points it elsewhere (docs/datasets.md)
 dataset_type = 'ImgLabelsSegDataset'
 data_root = 'data/default'
 img_size = (256, 256)
@@ -13,20 +12,18 @@ train_pipeline = [
     dict(type='LoadAnnotations'),
     dict(type='Resize', scale=img_size, keep_ratio=False),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    # padded label pixels are 255 = ignored (smallseg's CrossEntropyLoss allows class_weight)
+    # padded label pixels are 255 = ignored
     dict(type='RandomRotate', prob=0.3, degree=30, pad_val=0, seg_pad_val=255),
     dict(type='PackSegInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=img_size, keep_ratio=False),
-    # annotations are loaded after Resize: metrics are computed at the original size
+    # annotations loaded after Resize: metrics at the masks' own size
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
-# test-time augmentation (tools/test.py --tta): the mean of the softmax of the image and of
-# its horizontal mirror, as mmseg's configs do (ObjectPriorTTAModel: SegTTAModel, then the
-# model's one-object prior when its test_cfg asks for it)
+# tools/test.py --tta: mean of the image's and its mirror's softmax, then the one-object prior
 tta_model = dict(type='ObjectPriorTTAModel')
 tta_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -73,8 +70,6 @@ test_dataloader = dict(
         data_prefix=dict(img_path='img/test', seg_map_path='labels/test'),
         pipeline=test_pipeline))
 
-# smallseg's DiceMetric: mDice (background included, as the report; the best checkpoint is
-# kept by it), mDice_fg, per-image means, per-class Dice/IoU, confusion matrix; per-image rows
-# go to a CSV with csv_path=... (tools/test.py --out sets it)
+# mDice (background included; the best checkpoint is kept by it), mDice_fg, per-class Dice/IoU
 val_evaluator = dict(type='DiceMetric')
 test_evaluator = dict(type='DiceMetric')

@@ -1,5 +1,4 @@
-# DeepLabV3+ with a ResNet-50 encoder at output stride 16 (as segmentation_models_pytorch, which
-# the seed used; mmseg's deeplabv3plus_r50-d8 runs at stride 8 and costs 2.9x the FLOPs)
+# DeepLabV3+ with a ResNet-50 encoder at output stride 16, as segmentation_models_pytorch
 norm_cfg = dict(type='BN', requires_grad=True)  # several GPUs: --cfg-options sync_bn=torch
 data_preprocessor = dict(
     type='SegDataPreProcessor',

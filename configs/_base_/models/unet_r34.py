@@ -1,5 +1,4 @@
-# U-Net with a ResNet-34 encoder: skips from the stem (1/2) and every stage (1/4..1/32),
-# decoder channels (256, 128, 64, 32, 16) as segmentation_models_pytorch's Unet
+# U-Net with a ResNet-34 encoder, skips from the stem and every stage, as smp's Unet('resnet34')
 norm_cfg = dict(type='BN', requires_grad=True)
 data_preprocessor = dict(
     type='SegDataPreProcessor',

@@ -8,7 +8,7 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=10, log_metric_by_epoch=True),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    # mmengine's CheckpointHook that writes atomically and removes old files only afterwards
+    # CheckpointHook that writes atomically and removes old files only afterwards
     checkpoint=dict(type='SafeCheckpointHook', by_epoch=True, interval=1, max_keep_ckpts=1,
                     save_best='mDice', rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),

@@ -1,7 +1,4 @@
-# From-scratch schedule: AdamW, a linear warm-up over the first epoch, then poly decay to the
-# last epoch (per iteration); validation every epoch, the best checkpoint kept by val mDice.
-# --epochs N (tools/train.py) moves the decay's end with it. fused=True: torch's one-kernel
-# AdamW (CPU and CUDA), the same update as the per-tensor loop in fewer passes over memory.
+# From scratch: AdamW (fused kernel), one-epoch linear warm-up, poly decay to the last epoch
 _base_ = ['./schedule_30e.py']
 optim_wrapper = dict(
     type='OptimWrapper',

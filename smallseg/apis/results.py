@@ -8,6 +8,49 @@ from pathlib import Path
 from typing import Any
 
 TARGET_MDICE = 0.75
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def recipe_settings(cfg: Any) -> dict:
+    """What a config trains with, as written (``'auto'`` values unresolved): model, losses,
+    prior and flip, optimiser, batch, input size, epochs, hooks and augmentation. Recorded in
+    run_info.json and results.json, so a report can be checked against the configs."""
+    model = cfg.model
+    losses = model.decode_head.get('loss_decode')
+    losses = losses if isinstance(losses, (list, tuple)) else [losses]
+    optimizer = cfg.optim_wrapper.optimizer
+    recipe = dict(
+        model=dict(type=model.type, backbone=model.backbone.type,
+                   depth=model.backbone.get('depth'), strides=model.backbone.get('strides'),
+                   decode_head=model.decode_head.type),
+        losses=[dict(type=loss.type, class_weight=loss.get('class_weight'),
+                     loss_weight=loss.get('loss_weight')) for loss in losses],
+        test_cfg=model.get('test_cfg'),
+        optimizer=dict(type=optimizer.type, lr=optimizer.lr,
+                       weight_decay=optimizer.get('weight_decay')),
+        batch_size=cfg.train_dataloader.batch_size,
+        img_size=cfg.get('img_size'),
+        max_epochs=cfg.train_cfg.get('max_epochs'),
+        custom_hooks=cfg.get('custom_hooks'),
+        train_pipeline=cfg.train_dataloader.dataset.pipeline)
+    return json.loads(json.dumps(recipe, default=str))
+
+
+def stale_recipes(path: str | Path, root: Path = REPO_ROOT) -> dict[str, list[str]]:
+    """Per model of the results file at ``path``: the recipe settings that differ from what
+    its config file (relative to ``root``) says now; empty when the report matches the code."""
+    from .config import load_config
+    stale = {}
+    for name, entry in read_results(path)['models'].items():
+        recorded = entry.get('recipe')
+        if recorded is None:
+            stale[name] = ['recipe (not recorded)']
+            continue
+        current = recipe_settings(load_config(root / entry['config']))
+        changed = [key for key in current if recorded.get(key) != current[key]]
+        if changed:
+            stale[name] = changed
+    return stale
 
 
 def read_results(path: str | Path) -> dict:

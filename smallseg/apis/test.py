@@ -157,7 +157,8 @@ def record_results(results_path: str | Path, model_name: str, split: str, metric
     ``<split>_mdice_per_image``, ``<split>_dice_per_class`` / ``<split>_iou_per_class``
     (``{class: Dice}``), ``config``, ``checkpoint``, ``evaluated`` (date), ``device``; from the
     run's run_info.json: ``val_mdice`` (best val mDice), ``epochs``, ``best_epoch``,
-    ``wall_time_s``, ``init``, ``precision`` (``device`` = the training device); from its
+    ``wall_time_s``, ``init``, ``precision``, ``recipe`` (the config's settings as written;
+    ``device`` = the training device); from its
     logs: ``val_dice_per_class`` at the best epoch.
     """
     entry = {f'{split}_mdice': metrics.get('mDice'), f'{split}_miou': metrics.get('mIoU'),
@@ -173,7 +174,7 @@ def record_results(results_path: str | Path, model_name: str, split: str, metric
         if split == 'test' and info.get('best_val_mdice') is not None:
             entry.setdefault('val_mdice', info['best_val_mdice'])
         entry.update({k: info.get(k) for k in (
-            'epochs', 'best_epoch', 'wall_time_s', 'init', 'precision')})
+            'epochs', 'best_epoch', 'wall_time_s', 'init', 'precision', 'recipe')})
         if info.get('class_weight') is not None:  # class_weight='auto', resolved
             entry['class_weight'] = info['class_weight']
         entry['device'] = info.get('device') or entry['device']

@@ -20,6 +20,7 @@ from .class_weights import resolve_class_weights
 from .object_prior import resolve_object_prior
 from .errors import UserError
 from .pretrained import resolve_pretrained
+from .results import recipe_settings
 from .robust import (check_epochs, check_work_dir, configure_randomness, resolve_resume)
 from .tracking import finish_tracking
 from .validate import validate_dataset
@@ -54,6 +55,7 @@ def build_train_cfg(config: str | Path, work_dir: Optional[str] = None,
     ``time_budget`` (minutes) fits max_epochs and the LR decay to it (:class:`TimeBudgetHook`).
     """
     cfg = load_config(config, cfg_options)
+    recipe = recipe_settings(cfg)  # as written, before the run's choices and resolutions
     cfg.work_dir = work_dir or cfg.get('work_dir') or default_work_dir(config)
     set_data_root(cfg, data_root)
     check_data_root(cfg, ('train_dataloader', 'val_dataloader'))
@@ -80,7 +82,7 @@ def build_train_cfg(config: str | Path, work_dir: Optional[str] = None,
     resumed = resolve_resume(cfg, resume)
     info = dict(config=str(config), data_root=cfg.get('data_root'), precision=precision,
                 init=init, max_epochs=cfg.train_cfg.get('max_epochs'), seed=seed,
-                deterministic=bool(deterministic))
+                deterministic=bool(deterministic), recipe=recipe)
     if class_weight is not None:
         info['class_weight'] = class_weight
     if object_prior is not None:

@@ -1,31 +1,38 @@
-# One-step set-up and the two README commands. `make setup` is idempotent: the venv is
-# (re)built only when requirements.txt changes.
+# One-step set-up and the two README commands. Set-up is idempotent: the venv is (re)installed
+# only when a requirements file or pyproject.toml changes.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install --disable-pip-version-check -q
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: setup run test lint benchmark clean
+.PHONY: setup setup-dev run test lint benchmark clean
 
 setup: $(STAMP)
+setup-dev: $(DEV_STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
-	$(PY) -m pip install --disable-pip-version-check -q --no-build-isolation --no-deps -e .
+	$(PIP) -r requirements.txt
+	$(PIP) --no-build-isolation --no-deps -e .
 	$(PY) -m pip check
 	$(PY) -c "import smallseg, mmseg.models; print('smallseg environment ready')"
 	touch $(STAMP)
+
+$(DEV_STAMP): $(STAMP) requirements-dev.txt
+	$(PIP) -r requirements-dev.txt
+	touch $(DEV_STAMP)
 
 ## Main job: generate the default dataset, train DeepLabV3+ and U-Net, test both, write results.json.
 run: setup
 	$(PY) tools/run_all.py
 
 ## Test suite (what .ci/run calls).
-test: setup
+test: setup-dev
 	$(PY) -m pytest -q tests
 
-lint: setup
+lint: setup-dev
 	$(VENV)/bin/ruff check smallseg tools eda datasets tests
 
 benchmark: setup

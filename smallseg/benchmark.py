@@ -69,8 +69,7 @@ def matmul_tflops(dtype: torch.dtype, n: Optional[int] = None, seconds: float = 
     """Measured square-matmul throughput of this machine in TFLOP/s: the best of ``repeats``
     windows of ``seconds``, so a moment of contention does not set the peak. Size: 2048 on a
     CPU (1024 for bf16, which AVX2-only CPUs emulate very slowly), 8192 on a GPU. oneDNN's
-    convolutions can run faster than this matmul on a CPU (on the 2-core AVX2 machine: 0.12
-    TFLOP/s for 1024^2 to 4096^2 matmuls, 0.135 for a large 3x3 convolution)."""
+    convolutions can run somewhat faster than this matmul on a CPU (docs/performance.md)."""
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
     if n is None:
         n = 8192 if device == 'cuda' else (1024 if dtype == torch.bfloat16 else 2048)

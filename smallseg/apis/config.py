@@ -178,7 +178,7 @@ def configure_workers(cfg: Config) -> None:
     """Pick dataloader worker counts from the machine when ``auto_num_workers`` is set.
 
     On a CPU-only machine with few cores, worker processes compete with the training
-    threads for the same cores (with 2 cores we measured 20x slower steps), and loading a
+    threads for the same cores (on 2 cores, steps up to 20x slower), and loading a
     small batch of 256x256 images in the main process costs ~1% of a step: 0 workers. With
     more cores or a GPU: half the cores, at most 8.
     """

@@ -132,7 +132,7 @@ def init_task(mode: str, server: Any, continue_id: Optional[str], settings: dict
         Task._remove_signal_hooks()  # Ctrl-C / SIGTERM stay with the run (no unbounded close)
     if mode == 'offline' and hasattr(task, '_wait_for_repo_detection'):
         # ClearML's repository detection thread ends by reloading the task: offline, from its
-        # file, which drops what was set in memory meanwhile (seen: the run's properties)
+        # file, which drops what was set in memory meanwhile (e.g. the run's properties)
         task._wait_for_repo_detection(timeout=REPO_DETECTION_WAIT_S)
     return task
 

@@ -57,7 +57,7 @@ def _missing_op(name: str):
     def op(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError(
             f'mmcv.ops.{name} needs mmcv built with compiled ops; this environment has '
-            'mmcv-lite. Build mmcv 2.1.0 from source (see README) to use models that need it.')
+            'mmcv-lite. Build mmcv 2.1.0 from source (docs/stack.md) to use models that need it.')
     op.__name__ = name
     return op
 

@@ -12,6 +12,9 @@ from mmengine.registry import init_default_scope
 REPO = Path(__file__).resolve().parents[1]
 # no ClearML in tests (nor a developer's ~/clearml.conf) unless a test asks for it
 os.environ.setdefault('SMALLSEG_CLEARML', 'off')
+# no test downloads ImageNet weights: pretrained='auto' meets a closed loopback port and
+# falls back to scratch at once (tests/test_pretrained.py serves its own files)
+os.environ.setdefault('SMALLSEG_WEIGHTS_URL', 'http://127.0.0.1:9')
 TINY = 64  # image size for tests: small enough for seconds per training epoch on 2 cores
 
 

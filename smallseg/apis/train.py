@@ -19,7 +19,7 @@ from .cfg_check import check_num_classes
 from .class_weights import resolve_class_weights
 from .object_prior import resolve_object_prior
 from .errors import UserError
-from .pretrained import resolve_pretrained
+from .pretrained import init_line, resolve_pretrained
 from .results import recipe_settings
 from .robust import (check_epochs, check_work_dir, configure_randomness, resolve_resume)
 from .tracking import finish_tracking
@@ -118,6 +118,8 @@ def train(cfg: Config, info: Optional[dict] = None) -> dict:
     runner = Runner.from_cfg(cfg)
     work_dir = Path(runner.work_dir)
     info.update(device=device_name(), started=time.strftime('%Y-%m-%d %H:%M:%S'))
+    if info.get('init'):  # what the encoder starts from, in the run's log too
+        runner.logger.info(init_line(info['init']))
     if runner.rank == 0:  # before training, so an interrupted run has it too
         atomic_write(work_dir / SETTINGS_FILE, json.dumps(run_settings(cfg), indent=1))
     start = time.perf_counter()

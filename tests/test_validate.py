@@ -17,6 +17,7 @@ from PIL import Image
 from smallseg.apis.config import load_config, set_data_root
 from smallseg.apis.errors import UserError
 from smallseg.apis.validate import validate_dataset
+from smallseg.eda import scan_dataset
 
 from conftest import REPO, cli_env
 
@@ -112,6 +113,19 @@ def test_skip_invalid_excludes_exactly_the_bad_pairs(bad_data: Path) -> None:
     assert any(w.startswith('not_single_channel') and 'palette' in w for w in report.warnings)
     assert any(w.startswith('duplicate_across_splits') for w in report.warnings)
 
+
+
+def test_eda_usable_pairs_are_the_pairs_training_keeps(bad_data: Path) -> None:
+    """One rule: a mask with a value outside 0..K-1 (or any other refused pair) is not usable
+    for EDA's statistics either."""
+    report = validate_dataset(cfg_for(bad_data), skip_invalid=True, verbose=False)
+    scan = scan_dataset(bad_data, report.scans[0].classes, splits=('train', 'val'),
+                        progress=False)
+    for check in report.checks:
+        assert scan.splits[check.split].usable_pairs == check.valid, check.split
+        used = {r.stem for r in scan.splits[check.split].records}
+        assert not used & set(report.dropped[check.loader])
+    assert scan.splits['train'].out_of_range_pixels == 16  # still counted, not used
 
 def test_ignore_index_is_respected(bad_data: Path, tmp_path: Path) -> None:
     root = tmp_path / 'd'

@@ -1,12 +1,14 @@
-"""Check a config's training data before the model is built (one pass of smallseg.eda.scan).
+"""Check a config's data before the model is built (one pass of smallseg.eda.scan).
 
-:func:`validate_dataset` scans the folders of the train and val dataloaders once and sorts
-what :func:`smallseg.eda.scan.scan_dataset` finds into
+:func:`validate_dataset` scans the folders of the train and val dataloaders (training) or of
+the split a checkpoint is scored on (``purpose='test'``) once and sorts what
+:func:`smallseg.eda.scan.scan_dataset` finds into
 
-* problems that break or corrupt training (:data:`BLOCKING_KINDS` and empty splits): they
-  stop ``tools/train.py`` with one line per kind (count, first files, how to fix), unless
-  ``skip_invalid``: then the bad pairs are left out through the dataset's ``exclude`` option
-  and the number dropped is reported;
+* problems that break or corrupt training or a score (:data:`BLOCKING_KINDS`, the rule EDA's
+  usable pairs follow too, and empty splits): they stop ``tools/train.py`` and
+  ``tools/test.py`` with one line per kind (count, first files, how to fix); for training,
+  ``skip_invalid`` leaves the bad pairs out through the dataset's ``exclude`` option and
+  reports the number dropped;
 * warnings that do not stop training (images shared by train and val, palette masks).
 
 An empty split stops the run even with ``skip_invalid``.
@@ -20,21 +22,18 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from smallseg.eda.scan import PROBLEM_KINDS, DatasetScan, Problem, scan_dataset
+from smallseg.eda.scan import (BLOCKING_KINDS, PROBLEM_KINDS, DatasetScan, Problem,
+                               scan_dataset)
 
 from .errors import UserError
 
-#: scan kinds that make a pair unusable for training
-BLOCKING_KINDS: tuple[str, ...] = (
-    'image_without_mask', 'mask_without_image', 'unreadable_image', 'unreadable_mask',
-    'size_mismatch', 'not_single_channel', 'out_of_range_values', 'empty_mask')
 #: scan kinds reported as a warning
-WARNING_KINDS: tuple[str, ...] = ('duplicate_across_splits',)
+WARNING_KINDS: tuple[str, ...] = ('duplicate_across_splits', 'near_duplicate_across_splits')
 
 FIXES: dict[str, str] = {
     'image_without_mask': 'add the mask (same stem) or remove the image',
@@ -74,6 +73,7 @@ class ValidationReport:
     seconds: float
     scans: list[DatasetScan]
     dropped: dict[str, list[str]] = field(default_factory=dict)  # loader -> excluded stems
+    purpose: str = 'train'            # 'train' or 'test': how the messages are worded
 
     @property
     def problems(self) -> list[Problem]:
@@ -136,12 +136,19 @@ def _is_palette(problem: Problem, scan: DatasetScan) -> bool:
 
 
 def validate_dataset(cfg: Config, loaders: Sequence[str] = ('train_dataloader', 'val_dataloader'),
-                     skip_invalid: bool = False, verbose: bool = True) -> ValidationReport:
+                     skip_invalid: bool = False, verbose: bool = True, purpose: str = 'train',
+                     names: Optional[Mapping[str, str]] = None) -> ValidationReport:
     """Scan the data of ``loaders`` once; raise :class:`UserError` on unusable pairs.
 
-    With ``skip_invalid`` the unusable pairs are excluded (``dataset.exclude`` in ``cfg``) and
-    training goes on with the rest. ``verbose`` prints the summary and warnings (rank 0 only).
+    Args:
+        skip_invalid: exclude the unusable pairs (``dataset.exclude`` in ``cfg``) and go on
+            with the rest (training only: a score over part of a split is another score).
+        verbose: print the summary and warnings (rank 0 only).
+        purpose: 'train' or 'test' (the split a checkpoint is scored on), for the messages.
+        names: split name per loader in the messages (default: the loader's, 'train').
     """
+    if purpose not in ('train', 'test'):
+        raise ValueError(f"purpose must be 'train' or 'test', got {purpose!r}")
     start = time.perf_counter()
     groups: dict[tuple, list[tuple[str, str, dict]]] = defaultdict(list)
     skipped = []
@@ -157,7 +164,7 @@ def validate_dataset(cfg: Config, loaders: Sequence[str] = ('train_dataloader', 
         group = (root, _dataset_default(ds, 'img_suffix', '.jpg'),
                  _dataset_default(ds, 'seg_map_suffix', '.png'), _classes(cfg, ds),
                  _dataset_default(ds, 'ignore_index', 255))
-        split = key.replace('_dataloader', '')
+        split = (names or {}).get(key) or key.replace('_dataloader', '')
         groups[group].append((key, split, dict(
             folders=(prefix.get('img_path', ''), prefix.get('seg_map_path', '')),
             ann_file=ds.get('ann_file') or '', ds=ds)))
@@ -192,9 +199,9 @@ def validate_dataset(cfg: Config, loaders: Sequence[str] = ('train_dataloader', 
             checks.append(check)
 
     report = ValidationReport(str(next(iter(groups))[0]) if groups else '', checks, warnings,
-                              time.perf_counter() - start, scans)
+                              time.perf_counter() - start, scans, purpose=purpose)
     empty = [c for c in checks if c.images == 0 or (skip_invalid and c.valid <= 0)]
-    if report.problems and not skip_invalid:
+    if report.problems and not (skip_invalid and purpose == 'train'):
         raise UserError(format_problems(report))
     if empty:
         raise UserError(format_empty(report, empty))
@@ -256,12 +263,19 @@ def format_problems(report: ValidationReport) -> str:
     per_split = ', '.join(f'{c.split} {c.valid}' for c in report.checks)
     kinds = len({p.kind for p in report.problems})
     n = len(report.problems)
+    train = report.purpose == 'train'
     lines = [f'dataset check failed for {report.root}: {bad} of {total} image/mask pairs cannot '
-             f'be used for training ({n} problem{"s" if n > 1 else ""} of {kinds} kind'
-             f'{"s" if kinds > 1 else ""}); nothing was trained']
+             f'be used for {"training" if train else "scoring"} ({n} problem'
+             f'{"s" if n > 1 else ""} of {kinds} kind{"s" if kinds > 1 else ""}); nothing was '
+             f'{"trained" if train else "evaluated"}']
     lines += _kind_lines(report.problems)
-    lines.append(f'  fix the files (python eda/run_eda.py --data-root {report.root} lists all of '
-                 f'them) or pass --skip-invalid to train on the valid pairs ({per_split})')
+    eda = f'python eda/run_eda.py --data-root {report.root} lists all of them'
+    if train:
+        lines.append(f'  fix the files ({eda}) or pass --skip-invalid to train on the valid '
+                     f'pairs ({per_split})')
+    else:
+        lines.append(f'  fix the files ({eda}); a score over part of the split would not be '
+                     'comparable')
     return '\n'.join(lines)
 
 

@@ -120,6 +120,10 @@ def compute_strategy(scan: DatasetScan) -> dict[str, Any]:
     if counts['duplicate_across_splits']:
         warn.append(f'leakage: {counts["duplicate_across_splits"]} image(s) appear in two splits '
                     '(kind duplicate_across_splits); remove them from val/test')
+    if counts['near_duplicate_across_splits']:
+        warn.append(f'leakage: {counts["near_duplicate_across_splits"]} image(s) look like an '
+                    'image of another split (re-encoded or resized; kind '
+                    'near_duplicate_across_splits); check them and remove them from val/test')
     if scan.problems:
         kinds = ', '.join(f'{kd} {n}' for kd, n in sorted(counts.items()))
         warn.append(f'{len(scan.problems)} problem(s) found ({kinds}); see "problems"')

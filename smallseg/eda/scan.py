@@ -18,10 +18,14 @@ Problem kinds (see :data:`PROBLEM_KINDS`):
   ``ignore_index``), ``not_single_channel`` (RGB/RGBA/LA mask, or a palette 'P' PNG),
   ``duplicate_within_split`` / ``duplicate_across_splits`` (identical image bytes; the first
   copy in split order train, val, test then by name is kept, every later copy is reported;
-  across splits = leakage).
+  across splits = leakage), ``near_duplicate_within_split`` / ``near_duplicate_across_splits``
+  (the same picture in other bytes, e.g. re-encoded or resized: a 256-bit difference hash
+  within :data:`NEAR_DUPLICATE_BITS` bits, reported the same way).
 
-Statistics are computed over *usable* pairs only: both files present and decodable, same size,
-mask with one channel (a palette PNG counts, its indices are used, as mmseg's pillow loader does).
+Statistics are computed over *usable* pairs only: pairs with none of the :data:`BLOCKING_KINDS`
+(a palette PNG counts, its indices are used, as mmseg's pillow loader does); the ignore and
+out-of-range pixel counts cover every complete, decodable pair of one size. The dataset check
+before training and testing (:mod:`smallseg.apis.validate`) refuses exactly the other pairs.
 """
 from __future__ import annotations
 
@@ -53,13 +57,27 @@ PROBLEM_KINDS: dict[str, str] = {
     'not_single_channel': 'mask is RGB/RGBA/LA or a palette (P) image, not a 1-channel index PNG',
     'duplicate_within_split': 'identical image bytes appear twice in the same split',
     'duplicate_across_splits': 'identical image bytes in two splits (leakage)',
+    'near_duplicate_within_split': 'the same picture (re-encoded, resized) twice in a split',
+    'near_duplicate_across_splits': 'the same picture (re-encoded, resized) in two splits '
+                                    '(leakage)',
 }
 INTEGRITY_KINDS: tuple[str, ...] = ('image_without_mask', 'mask_without_image', 'unreadable_image',
                                     'unreadable_mask', 'size_mismatch')
 LABEL_KINDS: tuple[str, ...] = tuple(k for k in PROBLEM_KINDS if k not in INTEGRITY_KINDS)
 #: Kinds that break or silently corrupt training; the others are warnings worth a look.
 ERROR_KINDS: frozenset[str] = frozenset(INTEGRITY_KINDS) | {
-    'empty_mask', 'out_of_range_values', 'not_single_channel', 'duplicate_across_splits'}
+    'empty_mask', 'out_of_range_values', 'not_single_channel', 'duplicate_across_splits',
+    'near_duplicate_across_splits'}
+#: Kinds that make an image/mask pair unusable for training and for scoring: the one rule of
+#: EDA's usable pairs and of the dataset check (a palette PNG's not_single_channel excepted).
+BLOCKING_KINDS: tuple[str, ...] = (
+    'image_without_mask', 'mask_without_image', 'unreadable_image', 'unreadable_mask',
+    'size_mismatch', 'not_single_channel', 'out_of_range_values', 'empty_mask')
+#: Hash side: a (HASH_SIZE + 1) x HASH_SIZE grey thumbnail gives HASH_SIZE**2 bits.
+HASH_SIZE = 16
+#: Images whose difference hashes differ in at most this many of the 256 bits are near
+#: duplicates (re-encoding or resizing flips up to ~25 bits, distinct images ~85 or more).
+NEAR_DUPLICATE_BITS = 32
 
 
 class DatasetLayoutError(ValueError):
@@ -81,6 +99,7 @@ class ImageInfo:
     mode: str = ''
     digest: str = ''
     error: str = ''
+    dhash: np.ndarray | None = None  # HASH_SIZE**2 bits (bool) of the difference hash
 
 
 @dataclass
@@ -93,6 +112,7 @@ class MaskInfo:
     ignore_pixels: int = 0
     out_of_range_pixels: int = 0
     objects: list[list[int]] | None = None  # per class: areas of its connected components
+    palette: bool = False                   # a 'P' PNG: flagged, but its indices load
 
 
 @dataclass
@@ -197,7 +217,39 @@ def read_image(path: Path) -> ImageInfo:
         info.error = _decode_error(exc)
         return info
     info.size, info.mode = img.size, img.mode
+    info.dhash = difference_hash(img)
     return info
+
+
+def difference_hash(img: Image.Image, size: int = HASH_SIZE) -> np.ndarray | None:
+    """``size**2`` bits: is each pixel of a grey ``(size + 1) x size`` thumbnail brighter than
+    its right neighbour. None for an image too small to hash."""
+    if img.width < 2 or img.height < 2:
+        return None
+    grey = img.convert('L') if img.mode != 'L' else img
+    thumb = np.asarray(grey.resize((size + 1, size), Image.Resampling.BOX), np.int16)
+    return (thumb[:, 1:] > thumb[:, :-1]).ravel()
+
+
+def near_duplicates(hashes: Sequence[np.ndarray], max_bits: int = NEAR_DUPLICATE_BITS,
+                    chunk: int = 1024) -> dict[int, tuple[int, int]]:
+    """``{later index: (earlier index, distance)}`` for hashes within ``max_bits`` of an
+    earlier one (the nearest earlier one)."""
+    if len(hashes) < 2:
+        return {}
+    bits = np.stack(hashes).astype(np.float32)
+    found: dict[int, tuple[int, int]] = {}
+    for start in range(0, len(bits), chunk):
+        rows = bits[start:start + chunk]
+        cols = bits[:start + len(rows)]
+        dist = rows @ (1 - cols).T + (1 - rows) @ cols.T  # Hamming distances
+        later = np.arange(start, start + len(rows))[:, None]
+        dist[np.arange(len(cols))[None, :] >= later] = np.inf  # earlier images only
+        best = dist.argmin(1)
+        for r, i in enumerate(best):
+            if dist[r, i] <= max_bits:
+                found[start + r] = (int(i), int(dist[r, i]))
+    return found
 
 
 def read_mask(path: Path, num_classes: int, ignore_index: int | None = 255) -> MaskInfo:
@@ -226,6 +278,7 @@ def read_mask(path: Path, num_classes: int, ignore_index: int | None = 255) -> M
                                                     f'{img.mode!r}); expected 1-channel indices'))
         return info
     if img.mode == 'P':
+        info.palette = True
         info.problems.append(('not_single_channel', "palette PNG (PIL mode 'P'); its indices "
                                                     "were used, save as mode 'L' to be safe"))
     if arr.dtype == bool:
@@ -359,11 +412,14 @@ def scan_dataset(root: str | Path, classes: Sequence[str], splits: Iterable[str]
                 continue
             if img.error or seg.counts is None:
                 continue
+            st.ignore_pixels += seg.ignore_pixels  # of every decodable pair, usable or not
+            st.out_of_range_pixels += seg.out_of_range_pixels
+            if any(kind in BLOCKING_KINDS and not (kind == 'not_single_channel' and seg.palette)
+                   for kind, _ in seg.problems):
+                continue  # the dataset check refuses it: no statistics from it either
             st.usable_pairs += 1
             st.pixel_counts += seg.counts
             st.images_with_class += seg.counts > 0
-            st.ignore_pixels += seg.ignore_pixels
-            st.out_of_range_pixels += seg.out_of_range_pixels
             for c in range(1, k):
                 st.objects_per_image[c].append(len(seg.objects[c]))
                 st.object_sizes[c] += seg.objects[c]
@@ -384,7 +440,26 @@ def scan_dataset(root: str | Path, classes: Sequence[str], splits: Iterable[str]
             kind = 'duplicate_within_split' if orig_split == split else 'duplicate_across_splits'
             problems.append(Problem(split, rel(path), kind, f'same bytes as {orig}'))
 
+    problems += _near_duplicate_problems(listing, read, rel)
     order = {s: i for i, s in enumerate(listing)}
     problems.sort(key=lambda p: (order[p.split], p.file, p.kind))
     return DatasetScan(root, tuple(classes), ignore_index, img_suffix, seg_suffix, stats,
                        missing, problems)
+
+
+def _near_duplicate_problems(listing: Mapping[str, tuple[dict[str, Path], dict[str, Path]]],
+                             read: Mapping[tuple[str, str, str], ImageInfo],
+                             rel) -> list[Problem]:
+    """Images that look like an earlier one (split order, then name) without the same bytes."""
+    items = [(split, path, read[(split, 'img', stem)]) for split, (imgs, _) in listing.items()
+             for stem, path in imgs.items() if read[(split, 'img', stem)].dhash is not None]
+    problems = []
+    for j, (i, dist) in near_duplicates([info.dhash for _, _, info in items]).items():
+        (split, path, info), (orig_split, orig, orig_info) = items[j], items[i]
+        if info.digest == orig_info.digest:  # byte duplicates are reported already
+            continue
+        kind = ('near_duplicate_within_split' if orig_split == split
+                else 'near_duplicate_across_splits')
+        problems.append(Problem(split, rel(path), kind, f'looks like {rel(orig)} (difference '
+                                                        f'hash {dist}/{HASH_SIZE ** 2} bits)'))
+    return problems

@@ -6,7 +6,9 @@ import hashlib
 import http.server
 import io
 import json
+import runpy
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -272,3 +274,32 @@ def test_finetune_config_trains_from_downloaded_weights(config: str, tiny_data: 
                          weights_only=False)['state_dict']
     torch.testing.assert_close(trained['backbone.conv1.weight'], state['conv1.weight'],
                                atol=1e-3, rtol=0)
+
+
+# --- tools/fetch_weights.py: fetch on a machine with internet, check on the offline one --------
+
+def fetch_weights(monkeypatch: pytest.MonkeyPatch, *args: str) -> None:
+    monkeypatch.setattr(sys, 'argv', ['tools/fetch_weights.py', *args])
+    runpy.run_path('tools/fetch_weights.py', run_name='__main__')
+
+
+def test_fetch_weights_downloads_and_checks(weights_server, monkeypatch, tmp_path,
+                                            capsys: pytest.CaptureFixture) -> None:
+    r34 = serve(weights_server, monkeypatch, 'resnet34', small_state())
+    r50 = serve(weights_server, monkeypatch, 'resnet50', small_state())
+    out = tmp_path / 'weights'
+    fetch_weights(monkeypatch, 'configs/unet_r34_pretrained.py', 'configs/deeplabv3plus_r50.py',
+                  'tests/configs/tiny_unet.py', '--out-dir', str(out))  # tiny_unet: no weights
+    assert sorted(p.name for p in out.iterdir()) == sorted([r34, r50])
+    assert 'On the offline machine, copy' in capsys.readouterr().out
+    fetch_weights(monkeypatch, 'configs/unet_r34.py', '--check', str(out))
+    assert capsys.readouterr().out.count('sha256 matches') == 2
+    (out / r50).write_bytes((out / r50).read_bytes()[:-1])  # a truncated copy
+    with pytest.raises(SystemExit) as stop:
+        fetch_weights(monkeypatch, '--check', str(out))
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.startswith(f'error: {out / r50} is corrupt')
+    (out / r34).unlink()
+    with pytest.raises(SystemExit):
+        fetch_weights(monkeypatch, 'configs/unet_r34.py', '--check', str(out))
+    assert capsys.readouterr().err == f'error: {out / r34} is missing\n'

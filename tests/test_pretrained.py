@@ -291,7 +291,7 @@ def test_fetch_weights_downloads_and_checks(weights_server, monkeypatch, tmp_pat
     fetch_weights(monkeypatch, 'configs/unet_r34_pretrained.py', 'configs/deeplabv3plus_r50.py',
                   'tests/configs/tiny_unet.py', '--out-dir', str(out))  # tiny_unet: no weights
     assert sorted(p.name for p in out.iterdir()) == sorted([r34, r50])
-    assert 'On the offline machine, copy' in capsys.readouterr().out
+    assert "into the offline machine's torch hub cache" in capsys.readouterr().out
     fetch_weights(monkeypatch, 'configs/unet_r34.py', '--check', str(out))
     assert capsys.readouterr().out.count('sha256 matches') == 2
     (out / r50).write_bytes((out / r50).read_bytes()[:-1])  # a truncated copy

@@ -39,13 +39,12 @@ def main() -> None:
         return
     folder = args.out_dir or hub_checkpoint_dir()
     paths = fetch(archs, folder, base_url=args.base_url)
-    names = ' '.join(p.name for p in paths)
-    print(f'\nOn the offline machine, copy {names} from {folder} into its torch hub cache\n'
-          f'  (python -c "import torch; print(torch.hub.get_dir())"; files go in '
-          f'<that>/checkpoints),\n'
-          f'check them with: python tools/fetch_weights.py {" ".join(args.configs)} '
-          f'--check <that>/checkpoints\n'
-          f'and train as usual; or pass --pretrained {folder}/<file> to tools/train.py.')
+    print('\nCopy these files into the offline machine\'s torch hub cache, '
+          '$TORCH_HOME/hub/checkpoints (default ~/.cache/torch/hub/checkpoints):')
+    print(''.join(f'  {path}\n' for path in paths), end='')
+    print(f'check them there with: python tools/fetch_weights.py {" ".join(args.configs)} '
+          '--check ~/.cache/torch/hub/checkpoints\n'
+          'and train as usual (pretrained=\'auto\' finds them), or pass --pretrained FILE.')
 
 
 if __name__ == '__main__':

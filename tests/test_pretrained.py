@@ -23,6 +23,7 @@ from mmseg.registry import MODELS
 from smallseg.apis.config import load_config
 from smallseg.apis.errors import UserError
 from smallseg.apis.pretrained import resolve_pretrained
+from smallseg.apis.recipes import recipe_of
 from smallseg.apis.train import build_train_cfg, train
 from smallseg.apis.weights import TORCHVISION_FILES, WeightsError, hub_checkpoint_dir
 
@@ -238,6 +239,7 @@ FINETUNE = ['configs/deeplabv3plus_r50_pretrained.py', 'configs/unet_r34_pretrai
 def test_finetune_config_builds(config: str) -> None:
     cfg = load_config(config)
     assert cfg.pretrained == 'required' and tuple(cfg.img_size) == (256, 256)
+    assert recipe_of(config)[1] == 'pretrained'  # its name in tools/compare_recipes.py tables
     assert tuple(cfg.model.data_preprocessor.size) == (256, 256)
     scratch = load_config(config.replace('_pretrained', ''))
     assert cfg.train_cfg.max_epochs < scratch.train_cfg.max_epochs

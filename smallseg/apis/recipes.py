@@ -21,9 +21,12 @@ MODEL_NAMES = {'deeplabv3plus_r50': 'DeepLabV3+ R50', 'unet_r34': 'U-Net R34'}
 
 
 def recipe_of(config: str | Path) -> tuple[str, str]:
-    """``(model, recipe)`` names of a config file: ``unet_r34_seed.py`` -> U-Net R34, seed."""
-    stem = Path(config).stem
-    base, recipe = (stem[:-5], 'seed') if stem.endswith('_seed') else (stem, 'default')
+    """``(model, recipe)`` names of a config file: ``unet_r34_seed.py`` -> U-Net R34, seed;
+    ``unet_r34_pretrained.py`` -> U-Net R34, pretrained."""
+    base, recipe = Path(config).stem, 'default'
+    for suffix in ('seed', 'pretrained'):
+        if base.endswith(f'_{suffix}'):
+            base, recipe = base[:-len(suffix) - 1], suffix
     return MODEL_NAMES.get(base, base), recipe
 
 

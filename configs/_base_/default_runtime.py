@@ -20,7 +20,7 @@ custom_hooks = [
     dict(type='ClearMLHook'),  # test metrics, pictures, output model, artefacts
 ]
 amp = 'auto'  # bf16/fp16 where the hardware runs it natively, else fp32; --amp / --no-amp
-pretrained = 'auto'  # the backbone's init_cfg weights when available, else from scratch
+pretrained = 'auto'  # init_cfg's weights: hub cache, else download, else from scratch
 auto_num_workers = True  # 0 dataloader workers on CPUs with <= 4 cores
 # ClearML: mode 'auto' (online when a server answers, else offline), 'online', 'offline', 'off'
 clearml = dict(mode='auto', project='smallseg', task_name=None, tags=[])

@@ -90,8 +90,15 @@ def run(args: argparse.Namespace) -> int:
         from smallseg.eda import report
         from smallseg.eda.plots import write_plots
         from smallseg.eda.scan import DatasetLayoutError, scan_dataset
+        from smallseg.apis.errors import UserError
+        from smallseg.apis.outputs import check_output_dir
 
     root, out = Path(args.data_root), Path(args.out)
+    try:
+        check_output_dir(out, '--out', what='output folder')
+    except UserError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
     if args.data_root == DEFAULT_ROOT and not root.exists():
         try:
             ensure_default_dataset(root)

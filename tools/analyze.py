@@ -13,10 +13,9 @@ name>``, or the CHECKPOINT's folder). Logic: :mod:`smallseg.analysis`.
 import argparse
 from pathlib import Path
 
-from mmengine.config import DictAction
-
 from smallseg.analysis import plot_training_curves, run_error_analysis
 from smallseg.apis import UserError, cli_entry
+from smallseg.apis.cli import CfgOptionsAction
 from smallseg.apis.config import default_work_dir
 
 
@@ -34,8 +33,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--device', help="'cpu' or 'cuda:0' (default: cuda if present)")
     parser.add_argument('--no-curves', dest='curves', action='store_false',
                         help='skip the training curves')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, xxx=yyy format')
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
+                        help='override config settings: KEY=VALUE pairs after CONFIG')
     return parser.parse_args()
 
 

@@ -7,9 +7,8 @@ import argparse
 import json
 from pathlib import Path
 
-from mmengine.config import DictAction
-
 from smallseg.apis import cli_entry
+from smallseg.apis.cli import CfgOptionsAction
 from smallseg.benchmark import format_table, run_benchmark
 
 
@@ -26,7 +25,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--no-baseline', action='store_true',
                         help='skip the stock mmseg baseline')
     parser.add_argument('--out', default='benchmarks/results.json', help='JSON output')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction)
     return parser.parse_args()
 
 

@@ -7,9 +7,8 @@ val epoch) to ``<out>.md`` and ``<out>.json``. Logic: :mod:`smallseg.apis.recipe
 """
 import argparse
 
-from mmengine.config import DictAction
-
 from smallseg.apis import cli_entry, tracking
+from smallseg.apis.cli import CfgOptionsAction
 from smallseg.apis.recipes import compare_recipes, write_recipes
 
 DEFAULT_CONFIGS = ['configs/deeplabv3plus_r50_seed.py', 'configs/deeplabv3plus_r50.py',
@@ -33,7 +32,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--out', default='results/recipes',
                         help='writes OUT.md and OUT.json (default: results/recipes)')
     parser.add_argument('--title', default='', help='a line above the table in OUT.md')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override settings of every config, as in tools/train.py')
     tracking.add_argument(parser)
     return parser.parse_args()

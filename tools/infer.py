@@ -7,9 +7,8 @@ images are accepted; unreadable files are skipped with a warning. Logic:
 """
 import argparse
 
-from mmengine.config import DictAction
-
 from smallseg.apis import cli_entry
+from smallseg.apis.cli import CfgOptionsAction
 from smallseg.apis.infer import run_inference
 
 
@@ -26,8 +25,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--no-progress', dest='progress', action='store_false',
                         help='no progress bar')
     parser.add_argument('--data-root', help='ignored (accepted for symmetry with the other tools)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, xxx=yyy format')
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
+                        help='override config settings: KEY=VALUE pairs after CONFIG')
     return parser.parse_args()
 
 

@@ -6,11 +6,12 @@ Arguments follow mmseg's tools/test.py; prints the per-class table, writes metri
 import argparse
 from pathlib import Path
 
-from mmengine.config import DictAction
 from mmengine.dist import get_rank
 
 from smallseg.apis import cli_entry, tracking
+from smallseg.apis.cli import CfgOptionsAction
 from smallseg.apis.config import add_amp_arguments
+from smallseg.apis.outputs import check_outputs
 from smallseg.apis.test import (build_test_cfg, class_table, evaluate, output_paths,
                                 record_results, write_outputs)
 
@@ -32,8 +33,8 @@ def parse_args() -> argparse.Namespace:
                         help='results file to update (default: results.json)')
     parser.add_argument('--model-name', help='key in results.json (default: config name)')
     add_amp_arguments(parser)
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, xxx=yyy format')
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
+                        help='override config settings: KEY=VALUE pairs after CONFIG')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -47,6 +48,8 @@ def main() -> None:
     tracking.set_mode(args.clearml)
     name = args.model_name or Path(args.config).stem
     paths = output_paths(args.out, name, args.split) if args.out else None
+    check_outputs(files=[('--out', p) for p in (paths or {}).values()] + [
+        ('--results', args.results or None)], dirs=[('--show-dir', args.show_dir)])
     cfg = build_test_cfg(args.config, args.checkpoint, split=args.split,
                          work_dir=args.work_dir, data_root=args.data_root, amp=args.amp,
                          show_dir=args.show_dir, cfg_options=args.cfg_options,

@@ -4,9 +4,8 @@ Arguments follow mmseg's tools/train.py; the logic is in :mod:`smallseg.apis.tra
 """
 import argparse
 
-from mmengine.config import DictAction
-
 from smallseg.apis import cli_entry, tracking
+from smallseg.apis.cli import CfgOptionsAction
 from smallseg.apis.config import add_amp_arguments
 from smallseg.apis.train import build_train_cfg, train
 
@@ -37,8 +36,8 @@ def parse_args() -> argparse.Namespace:
                              '(default: stop and list them)')
     parser.add_argument('--no-validate', dest='validate', action='store_false',
                         help='do not check the dataset before training')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, xxx=yyy format')
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
+                        help='override config settings: KEY=VALUE pairs after CONFIG')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)

@@ -17,6 +17,7 @@ from mmengine.config import Config
 from .config import load_config
 from .errors import UserError
 from .object_prior import settle_object_prior
+from .outputs import check_output_dir, check_output_file
 from .test import check_checkpoint
 
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -75,6 +76,27 @@ def read_image(path: str | Path) -> np.ndarray:
     return to_bgr_uint8(img)
 
 
+def resolve_device(device: Optional[str] = None) -> str:
+    """``device`` checked against this machine (None: the first GPU if present, else 'cpu')."""
+    if device is None:
+        return 'cuda:0' if torch.cuda.is_available() else 'cpu'
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise UserError(f"--device {device!r} is not a device name; use 'cpu' or 'cuda:0'") from exc
+    if dev.type == 'cuda':
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise UserError(f'--device {device}: this machine has no CUDA GPU (or this PyTorch '
+                            'is built without CUDA); use --device cpu or leave --device out')
+        if dev.index is not None and dev.index >= count:
+            raise UserError(f'--device {device}: this machine has {count} GPU'
+                            f'{"s" if count > 1 else ""} (cuda:0..cuda:{count - 1})')
+    elif dev.type != 'cpu':
+        raise UserError(f"--device {device}: only 'cpu' and 'cuda[:N]' are supported")
+    return str(dev)
+
+
 def load_model(config: str | Path | Config, checkpoint: str | Path,
                device: Optional[str] = None, cfg_options: Optional[dict] = None
                ) -> torch.nn.Module:
@@ -86,7 +108,7 @@ def load_model(config: str | Path | Config, checkpoint: str | Path,
     # the dataloader's test pipeline (what evaluation uses), without annotations
     cfg.test_pipeline = [t for t in cfg.test_dataloader.dataset.pipeline
                          if t.get('type') != 'LoadAnnotations']
-    device = device or ('cuda:0' if torch.cuda.is_available() else 'cpu')
+    device = resolve_device(device)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         model = init_model(cfg, str(checkpoint), device=device)
@@ -179,14 +201,15 @@ def run_inference(config: str | Path, checkpoint: str | Path, source: str | Path
     if batch_size < 1:
         raise UserError(f'--batch-size must be >= 1, got {batch_size}')
     paths = list_images(source)
+    out = check_output_dir(out_dir, '--out', what='output folder')
+    for sub in ('masks', 'overlays') if overlays else ('masks',):
+        check_output_dir(out / sub, '--out', what='output folder')
+    check_output_file(out / 'predictions.csv', '--out')
+    resolve_device(device)
     cfg = load_config(config, cfg_options)
     model = load_model(cfg, checkpoint, device=device)
     classes = list(model.dataset_meta['classes'])
     palette = make_palette(len(classes), model.dataset_meta.get('palette'))
-    out = Path(out_dir)
-    (out / 'masks').mkdir(parents=True, exist_ok=True)
-    if overlays:
-        (out / 'overlays').mkdir(parents=True, exist_ok=True)
     names = _out_names(paths)
     bar: Optional[tqdm] = None  # opened at the first readable image
     skipped: list[str] = []

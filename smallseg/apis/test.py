@@ -17,8 +17,10 @@ from .config import (check_data_root, configure_amp, configure_launcher, configu
                      default_work_dir, load_config, set_data_root)
 from .errors import UserError
 from .object_prior import settle_object_prior
+from .outputs import check_output_dir
 from .results import update_results
 from .train import RUN_INFO, device_name
+from .validate import validate_dataset
 
 
 def check_checkpoint(path: str | Path, cfg: Config) -> dict:
@@ -58,6 +60,9 @@ def build_test_cfg(config: str | Path, checkpoint: str | Path, split: str = 'tes
 
     ``csv_path``: where the evaluator (DiceMetric) writes one row per image. ``tta``: the
     config's ``tta_model`` / ``tta_pipeline`` (flip test-time augmentation), as mmseg's --tta.
+    The split is checked first as the training data is (:func:`.validate.validate_dataset`):
+    a pair that cannot be scored stops the run before the model is built, and the work dir
+    must be writable.
     """
     if split not in ('val', 'test'):
         raise UserError(f"--split must be 'val' or 'test', got {split!r}")
@@ -71,6 +76,9 @@ def build_test_cfg(config: str | Path, checkpoint: str | Path, split: str = 'tes
             cfg.test_evaluator.get('type') == 'DiceMetric'):
         cfg.test_evaluator.csv_path = str(csv_path)
     check_data_root(cfg, ('test_dataloader',))
+    validate_dataset(cfg, loaders=('test_dataloader',), purpose='test',
+                     names={'test_dataloader': split})
+    check_output_dir(cfg.work_dir, '--work-dir', what='work dir')
     settle_object_prior(cfg, check_checkpoint(checkpoint, cfg))
     cfg.load_from = str(checkpoint)
     cfg.model.backbone.init_cfg = None  # weights come from the checkpoint

@@ -60,6 +60,17 @@ def one_epoch(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     return work
 
 
+TWO_ITERS = {'train_dataloader.batch_size': 8}  # 16 tiny images: 2 iterations per epoch
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 3-epoch run of 2 iterations per epoch, the reference of the resumed runs."""
+    work = tmp_path_factory.mktemp('uninterrupted') / 'wd'
+    train_tiny(tiny_data, work, epochs=3, seed=0, cfg_options=TWO_ITERS)
+    return work
+
+
 def copy_run(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     # last_checkpoint holds an absolute path: point it at the copy
@@ -146,7 +157,8 @@ def test_sigterm_saves_a_checkpoint_and_resume_finishes(tiny_data: Path, tmp_pat
     ckpt = Path(match.group(2))
     assert ckpt.is_file() and (work / 'last_checkpoint').read_text() == str(ckpt)
     meta = torch.load(ckpt, weights_only=False)['meta']
-    assert meta['epoch'] == 0 and meta['iter'] == int(match.group(3)) >= 2
+    assert int(match.group(3)) >= 2
+    assert meta['epoch'] == 0 and meta['iter'] == 0  # the epoch restarts, schedule rewound
     assert not (work / 'epoch_1.pth').exists()
 
     resumed = subprocess.run([sys.executable, 'tools/train.py', TINY_CFG, *args, '--resume'],
@@ -188,6 +200,67 @@ def test_sigint_in_process_saves_and_restores_handlers(one_epoch: Path, tiny_dat
     assert ckpt.is_file() and (work / 'last_checkpoint').read_text() == str(ckpt)
     assert (work / 'epoch_1.pth').is_file()
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def learning_rates(work_dir: Path, repeated: tuple[int, ...] = ()) -> dict[int, float]:
+    """``{iteration: lr}`` over every run (timestamped folder) in ``work_dir``; only the
+    iterations in ``repeated`` may be logged twice, with the same learning rate."""
+    lrs: dict[int, float] = {}
+    for scalars in sorted(work_dir.glob('*/vis_data/scalars.json')):
+        for row in map(json.loads, scalars.read_text().splitlines()):
+            if 'lr' in row:
+                step = row['step']
+                assert step not in lrs or (step in repeated and lrs[step] == row['lr']), step
+                lrs[step] = row['lr']
+    return lrs
+
+
+@pytest.mark.parametrize('at', [2, 3], ids=['last_iteration_of_epoch_1', 'mid_epoch_2'])
+def test_sigterm_then_resume_follows_the_uninterrupted_schedule(uninterrupted: Path,
+                                                                tiny_data: Path, tmp_path: Path,
+                                                                at: int) -> None:
+    """SIGTERM after iteration ``at`` (2 iterations per epoch), then --resume: the learning rate
+    of every iteration and the number of epochs are those of an uninterrupted run."""
+    work = tmp_path / 'wd'
+    cfg, info = build_train_cfg(TINY_CFG, work_dir=str(work), data_root=str(tiny_data),
+                                epochs=3, seed=0, cfg_options=TWO_ITERS)
+    cfg.custom_hooks.append(dict(type='_SendSignalHook', at=at, sig='SIGTERM'))
+    with pytest.raises(Interrupted) as err:
+        train(cfg, info)
+    assert err.value.exit_code == 128 + signal.SIGTERM
+    resumed = train_tiny(tiny_data, work, epochs=3, seed=0, resume=True, cfg_options=TWO_ITERS)
+    expected = learning_rates(uninterrupted)
+    assert len(expected) == 6
+    # stopped inside epoch 2, the resumed run trains it again from its first iteration
+    assert learning_rates(work, repeated=(3,) if at == 3 else ()) == expected
+    full = json.loads((uninterrupted / 'run_info.json').read_text())
+    assert resumed['epochs'] == full['epochs'] == 3
+    assert ('after epoch 1' if at == 2 else 'in epoch 2 (iteration 3)') in str(err.value)
+
+
+def test_sigkill_during_a_save_leaves_no_temporary_for_good(one_epoch: Path, tiny_data: Path,
+                                                            tmp_path: Path, capsys) -> None:
+    """The temp file of a write killed with SIGKILL (as atomic_write names it) is removed when
+    the next run starts in the work dir; a live process's temp file is left alone."""
+    work = copy_run(one_epoch, tmp_path / 'wd')
+    writer = subprocess.Popen(
+        [sys.executable, '-c', 'import os, sys, time\n'
+         'with open(f"{sys.argv[1]}.tmp{os.getpid()}", "wb") as f:\n'
+         '    f.write(bytes(2**20)); f.flush(); print("writing", flush=True); time.sleep(60)',
+         str(work / 'epoch_2.pth')], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline() == 'writing\n'
+    writer.send_signal(signal.SIGKILL)
+    writer.wait(timeout=30)
+    writer.stdout.close()
+    stale = work / f'epoch_2.pth.tmp{writer.pid}'
+    live = work / f'last_checkpoint.tmp{os.getpid()}'
+    live.write_text('a write in progress')
+    assert stale.stat().st_size == 2**20
+    build_train_cfg(TINY_CFG, work_dir=str(work), data_root=str(tiny_data), epochs=2,
+                    resume=True)
+    assert not stale.exists() and live.exists()
+    assert 'removed 1 unfinished write(s) of a stopped run' in capsys.readouterr().err
+    live.unlink()
 
 
 # -- NaN loss, crash-safe checkpoint ordering -----------------------------------------------

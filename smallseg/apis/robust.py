@@ -10,6 +10,7 @@ import torch
 from mmengine.config import Config
 
 from .errors import UserError
+from .outputs import check_output_dir
 
 CKPT_PATTERNS = ('epoch_*.pth', 'iter_*.pth', 'interrupted_*.pth')
 
@@ -21,17 +22,42 @@ def check_epochs(epochs: Optional[int]) -> None:
 
 def check_work_dir(work_dir: str | Path) -> None:
     """Create ``work_dir`` and prove a file can be written there (one line if not)."""
-    path = Path(work_dir)
-    if path.exists() and not path.is_dir():
-        raise UserError(f'work dir {path} is a file, not a folder; pass --work-dir DIR')
-    probe = path / f'.write_test.{os.getpid()}'
+    check_output_dir(work_dir, '--work-dir', what='work dir')
+
+
+def _pid_alive(pid: int) -> bool:
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b'ok')
-        probe.unlink()
-    except OSError as exc:
-        raise UserError(f'work dir {path} is not writable ({exc.strerror or exc}); pass '
-                        '--work-dir DIR on a writable disk') from exc
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: someone else's live process
+        return True
+    return True
+
+
+def clean_stale_temporaries(work_dir: str | Path) -> list[Path]:
+    """Remove the ``<file>.tmp<pid>`` files of writes whose process is gone (a kill -9 while
+    a checkpoint was written, see :mod:`smallseg.engine.atomic_io`); returns them.
+
+    Files of a live process (another run in the same folder) are left alone.
+    """
+    removed, freed = [], 0
+    for path in sorted(Path(work_dir).glob('*.tmp*')):
+        pid = path.name.rsplit('.tmp', 1)[-1]
+        if not pid.isdigit() or _pid_alive(int(pid)) or not path.is_file():
+            continue
+        size = path.stat().st_size
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        removed.append(path)
+        freed += size
+    if removed and os.environ.get('RANK', '0') == '0':
+        names = ', '.join(p.name for p in removed[:3]) + (' ...' if len(removed) > 3 else '')
+        print(f'warning: removed {len(removed)} unfinished write(s) of a stopped run from '
+              f'{work_dir} ({names}; {freed / 2**20:.1f} MiB)', file=sys.stderr)
+    return removed
 
 
 def configure_randomness(cfg: Config, seed: Optional[int], deterministic: bool) -> Optional[int]:

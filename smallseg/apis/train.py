@@ -21,7 +21,8 @@ from .object_prior import resolve_object_prior
 from .errors import UserError
 from .pretrained import init_line, resolve_pretrained
 from .results import recipe_settings
-from .robust import (check_epochs, check_work_dir, configure_randomness, resolve_resume)
+from .robust import (check_epochs, check_work_dir, clean_stale_temporaries, configure_randomness,
+                     resolve_resume)
 from .tracking import finish_tracking
 from .validate import validate_dataset
 
@@ -79,6 +80,7 @@ def build_train_cfg(config: str | Path, work_dir: Optional[str] = None,
     configure_workers(cfg)
     configure_launcher(cfg, launcher)
     check_work_dir(cfg.work_dir)
+    clean_stale_temporaries(cfg.work_dir)  # a kill -9 during a save leaves <file>.tmp<pid>
     resumed = resolve_resume(cfg, resume)
     info = dict(config=str(config), data_root=cfg.get('data_root'), precision=precision,
                 init=init, max_epochs=cfg.train_cfg.get('max_epochs'), seed=seed,

@@ -10,6 +10,7 @@ Logic: :func:`smallseg.convert.coco.coco_to_masks`.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from smallseg.apis import cli_entry
 
@@ -35,8 +36,14 @@ def main() -> None:
     s = coco_to_masks(a.ann_file, a.out, mapping=a.map, crowd=a.crowd,
                       ignore_index=a.ignore_index, images_dir=a.images, img_out_dir=a.img_out)
     print(f"{s['images']} masks ({s['annotations']} annotations) written to {s['out_dir']}")
+    if s['skipped']:
+        counts = ', '.join(f'{n} {reason}' for reason, n in s['skipped_counts'].items())
+        print(f"warning: {len(s['skipped'])} annotation(s) not painted ({counts}):",
+              file=sys.stderr)
     for line in s['skipped'][:5]:
-        print(f'warning: skipped {line}')
+        print(f'warning: skipped {line}', file=sys.stderr)
+    if len(s['skipped']) > 5:
+        print(f"warning: ... and {len(s['skipped']) - 5} more", file=sys.stderr)
     print(f"classes for the config: metainfo=dict(classes={tuple(s['classes'])}); "
           f"num_classes={len(s['classes'])}")
 

@@ -274,3 +274,30 @@ def test_split_unpaired_and_cli(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert 'split into train 6, val 2, test 2' in proc.stdout
     assert (tmp_path / 'o' / 'img' / 'train').iterdir().__next__().is_symlink()
+
+
+def test_coco_annotations_not_painted_are_counted_and_named(tmp_path: Path) -> None:
+    coco = build_coco(tmp_path / 'coco.json')
+    coco['annotations'] += [
+        dict(id=20, image_id=3, category_id=1, iscrowd=0, segmentation=[[2, 2, 9, 2]]),  # 2 pts
+        dict(id=21, image_id=3, category_id=1, iscrowd=0,
+             segmentation=[[2, 2, 6, 6, 10, 10]]),                   # 3 points on a line
+        dict(id=22, image_id=99, category_id=1, iscrowd=0,
+             segmentation=[[1, 1, 8, 1, 8, 8]]),                     # no image 99
+        dict(id=23, image_id=3, category_id=42, iscrowd=0,
+             segmentation=[[1, 1, 8, 1, 8, 8]])]                     # no category 42
+    (tmp_path / 'coco.json').write_text(json.dumps(coco))
+    s = coco_to_masks(tmp_path / 'coco.json', tmp_path / 'm', mapping='cat=1,dog=2')
+    assert s['skipped_counts'] == {'unknown image_id': 1, 'covers no pixel': 2,
+                                   'unknown category_id': 1}
+    assert s['annotations'] == 5  # the good ones; the unmapped bird is left out on purpose
+    assert any(line.startswith('annotation 22: image_id 99 is not in the images list')
+               for line in s['skipped'])
+    assert 'annotation 21 of c.jpg: its shape covers no pixel' in ' '.join(s['skipped'])
+    proc = subprocess.run(
+        [sys.executable, 'datasets/coco_to_masks.py', str(tmp_path / 'coco.json'), '--out',
+         str(tmp_path / 'cli'), '--map', 'cat=1,dog=2'],
+        cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert ('warning: 4 annotation(s) not painted (1 unknown image_id, 2 covers no pixel, '
+            '1 unknown category_id):') in proc.stderr

@@ -135,8 +135,11 @@ def coco_to_masks(ann_file: PathLike, out_dir: PathLike,
             ``file_name``) to ``img_out_dir``, e.g. ``img/train`` beside ``labels/train``.
 
     Returns:
-        A summary: ``classes``, ``images``, ``annotations``, ``skipped`` (bad annotations),
-        ``pixels`` per class, ``out_dir``.
+        A summary: ``classes``, ``images``, ``annotations`` (painted), ``skipped`` (one line
+        per annotation that was not painted: malformed, a shape that covers no pixel such as
+        a degenerate polygon, an ``image_id`` or ``category_id`` the file does not list),
+        ``skipped_counts`` (``{reason: count}``), ``pixels`` per class, ``out_dir``.
+        Categories a ``mapping`` leaves out are not painted and not counted as skipped.
     """
     if crowd not in ('class', 'ignore'):
         raise UserError(f"crowd must be 'class' or 'ignore', got {crowd!r}")
@@ -149,6 +152,17 @@ def coco_to_masks(ann_file: PathLike, out_dir: PathLike,
     stems: dict[str, int] = {}
     pixels: Counter = Counter()
     skipped: list[str] = []
+    skipped_counts: Counter = Counter()
+
+    def skip(reason: str, line: str) -> None:
+        skipped_counts[reason] += 1
+        skipped.append(line)
+
+    known_cats = set(coco.cats)
+    for ann in coco.dataset['annotations']:
+        if ann.get('image_id') not in coco.imgs:
+            skip('unknown image_id', f"annotation {ann.get('id')}: image_id "
+                                     f"{ann.get('image_id')!r} is not in the images list")
     n_anns = 0
     for img_id in sorted(coco.imgs):
         info = coco.imgs[img_id]
@@ -162,14 +176,25 @@ def coco_to_masks(ann_file: PathLike, out_dir: PathLike,
         painted = []
         for ann in coco.loadAnns(coco.getAnnIds(imgIds=[img_id], iscrowd=None)):
             value = cat_to_class.get(ann.get('category_id'))
-            if value is None:
+            if ann.get('category_id') not in known_cats:
+                skip('unknown category_id', f"annotation {ann.get('id')} of "
+                                            f"{info['file_name']}: category_id "
+                                            f"{ann.get('category_id')!r} is not in the "
+                                            'categories list')
+                continue
+            if value is None:  # left out by the mapping
                 continue
             if ann.get('iscrowd') and crowd == 'ignore':
                 value = ignore_index
             try:
                 m = _ann_mask(coco, ann, h, w) > 0
             except Exception as exc:  # noqa: BLE001 - a malformed annotation is reported
-                skipped.append(f"annotation {ann.get('id')} of {info['file_name']}: {exc}")
+                skip('malformed', f"annotation {ann.get('id')} of {info['file_name']}: {exc}")
+                continue
+            if not m.any():
+                skip('covers no pixel', f"annotation {ann.get('id')} of {info['file_name']}: "
+                                        'its shape covers no pixel (a polygon of fewer than 3 '
+                                        'points or no area, or an empty segmentation)')
                 continue
             painted.append((-int(m.sum()), ann.get('id', 0), m, value))
         for _, _, m, value in sorted(painted, key=lambda t: t[:2]):  # largest first
@@ -187,6 +212,7 @@ def coco_to_masks(ann_file: PathLike, out_dir: PathLike,
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)
     return dict(classes=classes, images=len(stems), annotations=n_anns, skipped=skipped,
+                skipped_counts=dict(skipped_counts),
                 pixels={int(k): int(v) for k, v in sorted(pixels.items())}, out_dir=str(out))
 
 

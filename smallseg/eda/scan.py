@@ -78,6 +78,8 @@ HASH_SIZE = 16
 #: Images whose difference hashes differ in at most this many of the 256 bits are near
 #: duplicates (re-encoding or resizing flips up to ~25 bits, distinct images ~85 or more).
 NEAR_DUPLICATE_BITS = 32
+#: A grey thumbnail with a standard deviation under this (grey levels) is flat: not hashed.
+FLAT_STD = 2.0
 
 
 class DatasetLayoutError(ValueError):
@@ -223,11 +225,14 @@ def read_image(path: Path) -> ImageInfo:
 
 def difference_hash(img: Image.Image, size: int = HASH_SIZE) -> np.ndarray | None:
     """``size**2`` bits: is each pixel of a grey ``(size + 1) x size`` thumbnail brighter than
-    its right neighbour. None for an image too small to hash."""
+    its right neighbour. None for an image too small to hash or without structure (a flat
+    thumbnail: all its bits would be 0, like every other flat image's)."""
     if img.width < 2 or img.height < 2:
         return None
     grey = img.convert('L') if img.mode != 'L' else img
     thumb = np.asarray(grey.resize((size + 1, size), Image.Resampling.BOX), np.int16)
+    if thumb.std() < FLAT_STD:
+        return None
     return (thumb[:, 1:] > thumb[:, :-1]).ravel()
 
 

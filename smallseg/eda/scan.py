@@ -76,7 +76,7 @@ BLOCKING_KINDS: tuple[str, ...] = (
 #: Hash side: a (HASH_SIZE + 1) x HASH_SIZE grey thumbnail gives HASH_SIZE**2 bits.
 HASH_SIZE = 16
 #: Images whose difference hashes differ in at most this many of the 256 bits are near
-#: duplicates (re-encoding or resizing flips up to ~25 bits, distinct images ~85 or more).
+#: duplicates (re-encoding or resizing flips up to ~30 bits, distinct images ~85 or more).
 NEAR_DUPLICATE_BITS = 32
 #: A grey thumbnail with a standard deviation under this (grey levels) is flat: not hashed.
 FLAT_STD = 2.0

@@ -46,10 +46,10 @@ def clean_stale_temporaries(work_dir: str | Path) -> list[Path]:
         pid = path.name.rsplit('.tmp', 1)[-1]
         if not pid.isdigit() or _pid_alive(int(pid)) or not path.is_file():
             continue
-        size = path.stat().st_size
         try:
+            size = path.stat().st_size
             path.unlink()
-        except OSError:
+        except OSError:  # gone meanwhile (another rank removed it)
             continue
         removed.append(path)
         freed += size

@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         from smallseg.eda import report
         from smallseg.eda.plots import write_plots
         from smallseg.eda.scan import DatasetLayoutError, scan_dataset
-        from smallseg.apis.errors import UserError
+        from smallseg.utils.errors import UserError
         from smallseg.apis.outputs import check_output_dir
 
     root, out = Path(args.data_root), Path(args.out)

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from smallseg.apis.errors import UserError
+from smallseg.utils.errors import UserError
 from smallseg.apis.results import update_results
 from smallseg.apis.train import build_train_cfg, train
 from smallseg.engine.atomic_io import AtomicLocalBackend, SaveError, atomic_write, save_error

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
-from smallseg.apis.errors import UserError
+from smallseg.utils.errors import UserError
 from smallseg.convert import (coco_to_masks, convert_rgb_folder, index_to_rgb, masks_to_coco,
                               parse_palette, rgb_to_index, split_dataset)
 from smallseg.eda import scan_dataset

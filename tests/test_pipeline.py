@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from smallseg.apis import pipeline
-from smallseg.apis.errors import UserError
+from smallseg.utils.errors import UserError
 from smallseg.apis.pipeline import changed_settings, run_main_job
 from smallseg.apis.train import build_train_cfg
 

@@ -21,7 +21,7 @@ from mmengine.optim import build_optim_wrapper
 from mmseg.registry import MODELS
 
 from smallseg.apis.config import load_config
-from smallseg.apis.errors import UserError
+from smallseg.utils.errors import UserError
 from smallseg.apis.pretrained import resolve_pretrained
 from smallseg.apis.recipes import recipe_of
 from smallseg.apis.train import build_train_cfg, train

@@ -16,7 +16,7 @@ from PIL import Image
 
 from smallseg.apis.class_weights import resolve_class_weights
 from smallseg.apis.config import load_config, set_data_root, set_max_epochs
-from smallseg.apis.errors import UserError
+from smallseg.utils.errors import UserError
 from smallseg.apis.recipes import compare_recipes, recipe_of, recipes_markdown
 from smallseg.apis.train import build_train_cfg, train
 from smallseg.eda.report import median_frequency_weights

@@ -19,7 +19,7 @@ import torch
 from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
 
-from smallseg.apis.errors import Interrupted
+from smallseg.utils.errors import Interrupted
 from smallseg.apis.train import SETTINGS_FILE, build_train_cfg, train
 from smallseg.hooks import NonFiniteLossError
 

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from smallseg.apis.config import load_config, set_data_root
-from smallseg.apis.errors import UserError
+from smallseg.utils.errors import UserError
 from smallseg.apis.validate import validate_dataset
 from smallseg.eda import scan_dataset
 

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from smallseg.apis.config import check_data_root, load_config, set_data_root
-from smallseg.apis.errors import UserError
+from smallseg.utils.errors import UserError
 from smallseg.apis.infer import load_model, predict, read_image
 from smallseg.evaluation.dice_metric import (confusion_matrix, per_image_dice,
                                              write_per_image_csv)

@@ -1,4 +1,4 @@
 """Logic behind tools/*.py: config handling, training, testing, results."""
-from .errors import UserError, cli_entry
+from ..utils.errors import UserError, cli_entry
 
 __all__ = ['UserError', 'cli_entry']

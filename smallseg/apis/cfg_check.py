@@ -10,7 +10,7 @@ from typing import Any, Iterable, Optional
 
 from mmengine.config import Config
 
-from .errors import UserError
+from ..utils.errors import UserError
 
 #: keys the Runner reads from the top level of a config, besides those the config sets
 RUNNER_KEYS = frozenset({

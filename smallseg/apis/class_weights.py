@@ -16,10 +16,8 @@ from mmengine.config import Config, ConfigDict
 from PIL import Image
 
 from ..eda.report import median_frequency_weights
-from .errors import UserError
-
-# class_weight values resolved here -> power applied to the median-frequency weights
-AUTO_POWERS = {'auto': 1.0, 'auto_sqrt': 0.5}
+from ..models.cross_entropy_loss import AUTO_POWERS
+from ..utils.errors import UserError
 
 
 def _losses(cfg: Config) -> Iterator[ConfigDict]:

@@ -7,7 +7,7 @@ from typing import Any, Optional, Sequence
 
 from mmengine.config import DictAction
 
-from .errors import UserError
+from ..utils.errors import UserError
 
 EXAMPLE = 'e.g. --cfg-options train_cfg.max_epochs=5 train_dataloader.batch_size=4'
 

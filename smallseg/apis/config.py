@@ -4,14 +4,13 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import torch
 from mmengine.config import Config
 
-from .errors import UserError
-
-LOADER_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+from ..utils.config import LOADER_KEYS
+from ..utils.errors import UserError
 
 
 def load_config(path: str | Path, cfg_options: Optional[dict] = None) -> Config:
@@ -209,12 +208,3 @@ def default_work_dir(config_path: str | Path) -> str:
     """mmseg's convention: ``work_dirs/<config name>``."""
     return os.path.join('work_dirs', Path(config_path).stem)
 
-
-def cfg_get(cfg: Config, dotted: str, default: Any = None) -> Any:
-    """``cfg['a.b.c']`` that returns ``default`` when a part is missing."""
-    node: Any = cfg
-    for part in dotted.split('.'):
-        if not isinstance(node, dict) or part not in node:
-            return default
-        node = node[part]
-    return node

@@ -15,7 +15,7 @@ import torch
 from mmengine.config import Config
 
 from .config import load_config
-from .errors import UserError
+from ..utils.errors import UserError
 from .object_prior import settle_object_prior
 from .outputs import check_output_dir, check_output_file
 from .test import check_checkpoint

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Optional
 
-from .errors import UserError
+from ..utils.errors import UserError
 
 
 def _reason(exc: OSError) -> str:

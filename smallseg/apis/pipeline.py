@@ -9,12 +9,13 @@ from typing import Optional, Sequence
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from .errors import UserError
+from ..utils.errors import UserError
 from .results import read_results
 from .robust import resolve_resume
 from .test import build_test_cfg, evaluate, record_results
 from .tracking import finish_tracking
-from .train import RUN_INFO, RUN_SETTINGS, SETTINGS_FILE, build_train_cfg, run_settings, train
+from ..utils.run_info import RUN_INFO
+from .train import RUN_SETTINGS, SETTINGS_FILE, build_train_cfg, run_settings, train
 
 DEFAULT_MODELS = ('configs/deeplabv3plus_r50.py', 'configs/unet_r34.py')
 

@@ -8,7 +8,7 @@ from typing import Optional
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from .errors import UserError
+from ..utils.errors import UserError
 from .weights import (NETWORK_ERRORS, TIMEOUT_S, check_file, describe, download,
                       hub_checkpoint_dir, torchvision_arch, torchvision_file, weights_url)
 

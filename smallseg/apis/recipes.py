@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..analysis.curves import read_curves
-from .errors import UserError
-from .train import RUN_INFO, build_train_cfg, train
+from ..utils.errors import UserError
+from ..utils.run_info import RUN_INFO
+from .train import build_train_cfg, train
 
 MODEL_NAMES = {'deeplabv3plus_r50': 'DeepLabV3+ R50', 'unet_r34': 'U-Net R34'}
 

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from ..engine.atomic_io import atomic_write
+from ..utils.errors import UserError
 
 TARGET_MDICE = 0.75
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -60,19 +61,10 @@ def read_results(path: str | Path) -> dict:
         try:
             data = json.loads(path.read_text())
         except json.JSONDecodeError as exc:
-            from .errors import UserError
             raise UserError(f'{path} is not valid JSON ({exc}); fix or remove it') from exc
         data.setdefault('models', {})
         return data
     return {'models': {}}
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix='.tmp')
-    with os.fdopen(fd, 'w') as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def update_results(path: str | Path, model: str, entry: dict[str, Any],
@@ -95,5 +87,6 @@ def update_results(path: str | Path, model: str, entry: dict[str, Any],
         best_by=key,
         target=target,
         target_achieved=bool(best is not None and scored[best] > target))
-    _atomic_write(path, json.dumps(data, indent=2) + '\n')
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, json.dumps(data, indent=2) + '\n')
     return data

@@ -9,7 +9,7 @@ from typing import Optional
 import torch
 from mmengine.config import Config
 
-from .errors import UserError
+from ..utils.errors import UserError
 from .outputs import check_output_dir
 
 CKPT_PATTERNS = ('epoch_*.pth', 'iter_*.pth', 'interrupted_*.pth')

@@ -15,11 +15,11 @@ from smallseg.evaluation.dice_metric import metrics_to_fractions
 
 from .config import (check_data_root, configure_amp, configure_launcher, configure_workers,
                      default_work_dir, load_config, set_data_root)
-from .errors import UserError
+from ..utils.errors import UserError
+from ..utils.run_info import RUN_INFO, device_name
 from .object_prior import settle_object_prior
 from .outputs import check_output_dir
 from .results import update_results
-from .train import RUN_INFO, device_name
 from .validate import validate_dataset
 
 

@@ -22,7 +22,7 @@ from typing import Any, Optional
 from mmengine.logging import print_log
 
 from . import tracking_ops as ops
-from .errors import UserError
+from ..utils.errors import UserError
 from .tracking_server import (CHECK_TIMEOUT_S, Server, bounded, check_server,  # noqa: F401
                               find_server)
 

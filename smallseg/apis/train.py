@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import json
-import platform
 import time
 from pathlib import Path
 from typing import Optional
 
-import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
@@ -18,23 +16,15 @@ from .config import (check_data_root, configure_amp, configure_launcher, configu
 from .cfg_check import check_num_classes
 from .class_weights import resolve_class_weights
 from .object_prior import resolve_object_prior
-from .errors import UserError
+from ..utils.checkpoint import epoch_from_name
+from ..utils.errors import UserError
+from ..utils.run_info import RUN_INFO, device_name
 from .pretrained import init_line, resolve_pretrained
 from .results import recipe_settings
 from .robust import (check_epochs, check_work_dir, clean_stale_temporaries, configure_randomness,
                      resolve_resume)
 from .tracking import finish_tracking
 from .validate import validate_dataset
-
-RUN_INFO = 'run_info.json'
-
-
-def device_name() -> str:
-    """A short description of the device training runs on."""
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
-    return f'cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)'
-
 
 def build_train_cfg(config: str | Path, work_dir: Optional[str] = None,
                     data_root: Optional[str] = None, resume: bool = False,
@@ -134,7 +124,7 @@ def train(cfg: Config, info: Optional[dict] = None) -> dict:
         best_checkpoint=str(best_ckpt) if best_ckpt else None,
         best_val_mdice=(round(hub.get_info('best_score') / 100.0, 4)
                         if hub.get_info('best_score') is not None else None),
-        best_epoch=_epoch_from_name(best_ckpt),
+        best_epoch=epoch_from_name(best_ckpt),
         work_dir=str(work_dir))
     if runner.rank == 0:
         atomic_write(work_dir / RUN_INFO, json.dumps(info, indent=2))
@@ -144,10 +134,3 @@ def train(cfg: Config, info: Optional[dict] = None) -> dict:
               flush=True)
     return info
 
-
-def _epoch_from_name(ckpt: Optional[str]) -> Optional[int]:
-    if not ckpt:
-        return None
-    stem = Path(ckpt).stem
-    tail = stem.rsplit('_', 1)[-1]
-    return int(tail) if tail.isdigit() else None

@@ -30,7 +30,7 @@ from mmengine.logging import print_log
 from smallseg.eda.scan import (BLOCKING_KINDS, PROBLEM_KINDS, DatasetScan, Problem,
                                scan_dataset)
 
-from .errors import UserError
+from ..utils.errors import UserError
 
 #: scan kinds reported as a warning
 WARNING_KINDS: tuple[str, ...] = ('duplicate_across_splits', 'near_duplicate_across_splits')

@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from .config import load_config
-from .errors import UserError
+from ..utils.errors import UserError
 
 TORCHVISION_PREFIX = 'torchvision://'
 # torchvision's IMAGENET1K_V1 weights (what ``torchvision://<arch>`` loads)

@@ -23,7 +23,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 import cv2
 import numpy as np
 
-from smallseg.apis.errors import UserError
+from smallseg.utils.errors import UserError
 
 PathLike = Union[str, Path]
 

@@ -9,7 +9,7 @@ from typing import Any, Optional, Sequence, Union
 import cv2
 import numpy as np
 
-from smallseg.apis.errors import UserError
+from smallseg.utils.errors import UserError
 
 PathLike = Union[str, Path]
 Color = tuple[int, int, int]

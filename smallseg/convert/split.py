@@ -18,7 +18,7 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from smallseg.apis.errors import UserError
+from smallseg.utils.errors import UserError
 
 PathLike = Union[str, Path]
 SPLITS = ('train', 'val', 'test')

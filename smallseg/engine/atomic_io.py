@@ -6,7 +6,7 @@ killed (or a disk filling up) while a checkpoint is saved leaves a truncated ``.
 backend (the one every local path uses) on ``import smallseg``: readers see the old file or
 the complete new one, never a partial one. A failed write (disk full, permissions) removes
 its temp file, leaves the previous file untouched and raises :class:`SaveError`, a
-:class:`~smallseg.apis.errors.UserError`, so the tools print one line.
+:class:`~smallseg.utils.errors.UserError`, so the tools print one line.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from typing import Union
 
 from mmengine.fileio.backends import LocalBackend, register_backend
 
-from smallseg.apis.errors import UserError
+from smallseg.utils.errors import UserError
 
 _HINTS = {
     errno.ENOSPC: 'the disk is full: free space',

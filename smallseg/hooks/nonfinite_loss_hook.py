@@ -7,7 +7,7 @@ from pathlib import Path
 from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
 
-from smallseg.apis.errors import UserError
+from smallseg.utils.errors import UserError
 
 from .safe_checkpoint_hook import LAST_CHECKPOINT
 

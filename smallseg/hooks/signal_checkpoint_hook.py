@@ -13,7 +13,7 @@ from mmengine.logging import print_log
 from mmengine.optim import OptimWrapperDict
 from mmseg.registry import HOOKS
 
-from smallseg.apis.errors import Interrupted
+from smallseg.utils.errors import Interrupted
 
 from .safe_checkpoint_hook import write_last_checkpoint
 
@@ -26,7 +26,7 @@ class SignalCheckpointHook(Hook):
 
     The handler only sets a flag; after the running train iteration (or validation) ends,
     ``interrupted_epoch_<E>_iter_<I>.pth`` is written (atomically) to the work dir,
-    ``last_checkpoint`` points at it and :class:`~smallseg.apis.errors.Interrupted` ends the
+    ``last_checkpoint`` points at it and :class:`~smallseg.utils.errors.Interrupted` ends the
     run (exit code 128 + signal number, e.g. 143 for SIGTERM). ``tools/train.py --resume``
     continues from it with the schedule of an uninterrupted run:
 

@@ -1,7 +1,9 @@
 """Shared fixtures: a tiny generated dataset and the repository root as working directory."""
 from __future__ import annotations
 
+import importlib.util
 import os
+import types
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,16 @@ os.environ.setdefault('SMALLSEG_CLEARML', 'off')
 # falls back to scratch at once (tests/test_pretrained.py serves its own files)
 os.environ.setdefault('SMALLSEG_WEIGHTS_URL', 'http://127.0.0.1:9')
 TINY = 64  # image size for tests: small enough for seconds per training epoch on 2 cores
+TINY_CFG = 'tests/configs/tiny_unet.py'
+
+
+def load_script(relpath: str) -> types.ModuleType:
+    """A script of the repository (``tools/train.py``, ``eda/run_eda.py``) as a module."""
+    path = REPO / relpath
+    spec = importlib.util.spec_from_file_location(f'script_{path.stem}', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(autouse=True)

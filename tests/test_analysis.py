@@ -3,7 +3,6 @@ real training run (U-Net R34, 32x32 images, 2 epochs, module-scoped)."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import subprocess
 import sys
@@ -22,8 +21,9 @@ from smallseg.apis.test import (build_test_cfg, class_table, evaluate, output_pa
 from smallseg.apis.train import build_train_cfg, train
 from smallseg.synthetic import generate_dataset
 
+from conftest import REPO, load_script
+
 torch.set_num_threads(1)
-REPO = Path(__file__).resolve().parents[1]
 CONFIG = str(REPO / 'configs' / 'unet_r34.py')
 SIZE = 32
 # train and test at 32x32 (the configs resize to 256): the Resize steps of the pipelines
@@ -145,12 +145,6 @@ def test_compare_tables_and_cards(run):
     assert len(weights) == 3 and weights[0] < weights[1]
 
 
-def _load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_analyze_and_compare_tools(run, monkeypatch, capsys):
     out = run['tmp'] / 'viz_tool'
@@ -158,7 +152,7 @@ def test_analyze_and_compare_tools(run, monkeypatch, capsys):
         'analyze.py', CONFIG, str(run['ckpt']), '--data-root', str(run['data']), '--out',
         str(out), '--cfg-options', 'model.data_preprocessor.size=(32,32)',
         'test_dataloader.dataset.pipeline.1.scale=(32,32)'])
-    _load_tool('analyze').main()
+    load_script('tools/analyze.py').main()
     printed = capsys.readouterr().out
     assert 'Worst class' in printed and 'training curves' in printed
     assert all((out / f'{n}.png').is_file() for n in PICTURES)

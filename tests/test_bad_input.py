@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -24,19 +23,12 @@ from smallseg.apis.results import update_results
 from smallseg.apis.train import build_train_cfg, train
 from smallseg.engine.atomic_io import AtomicLocalBackend, SaveError, atomic_write, save_error
 
-from conftest import REPO, cli_env
-
-TINY_CFG = 'tests/configs/tiny_unet.py'
+from conftest import REPO, TINY_CFG, cli_env, load_script
 
 
-def _tool(name: str):
-    spec = importlib.util.spec_from_file_location(f'tool_{name}', REPO / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
-TRAIN, TEST = _tool('train'), _tool('test')
+TRAIN, TEST = load_script('tools/train.py'), load_script('tools/test.py')
 
 
 class Message(str):

@@ -1,9 +1,7 @@
 """EDA tool: planted problems are reported exactly, clean data reports none, numbers are right."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import types
 from pathlib import Path
 
 import cv2
@@ -13,19 +11,13 @@ from PIL import Image
 
 from smallseg.eda import PROBLEM_KINDS, scan_dataset
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import load_script
+
 CLASSES = ('background', 'round', 'angular')  # the default config's classes (K = 3)
 S = 32  # image side
 
 
-def _load_cli() -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location('run_eda', REPO / 'eda' / 'run_eda.py')
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-run_eda = _load_cli()
+run_eda = load_script('eda/run_eda.py')
 
 
 def good_mask(seed: int) -> np.ndarray:

@@ -23,9 +23,8 @@ from smallseg.utils.errors import Interrupted
 from smallseg.apis.train import SETTINGS_FILE, build_train_cfg, train
 from smallseg.hooks import NonFiniteLossError
 
-from conftest import REPO, cli_env
+from conftest import REPO, TINY_CFG, cli_env
 
-TINY_CFG = 'tests/configs/tiny_unet.py'
 
 
 def digest(path: Path) -> str:

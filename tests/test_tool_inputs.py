@@ -2,7 +2,6 @@
 ``error:`` line (exit 2) before any work, nothing written where the error says so."""
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import sys
 from pathlib import Path
@@ -12,19 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO
-
-TINY_CFG = 'tests/configs/tiny_unet.py'
+from conftest import TINY_CFG, load_script
 
 
-def _tool(name: str):
-    spec = importlib.util.spec_from_file_location(f'tool_{name}', REPO / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
-TRAIN, TEST, INFER = _tool('train'), _tool('test'), _tool('infer')
+TRAIN, TEST, INFER = (load_script(f'tools/{name}.py') for name in ('train', 'test', 'infer'))
 
 
 def cli(capsys, tool, *args) -> tuple[str, str, str]:

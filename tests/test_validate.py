@@ -19,9 +19,8 @@ from smallseg.utils.errors import UserError
 from smallseg.apis.validate import validate_dataset
 from smallseg.eda import scan_dataset
 
-from conftest import REPO, cli_env
+from conftest import REPO, TINY_CFG, cli_env
 
-TINY_CFG = 'tests/configs/tiny_unet.py'
 
 
 def cfg_for(root: Path, **options):

@@ -7,6 +7,7 @@ _base_ = [
 model = dict(
     # one object of one class per image where the training masks show it ('auto')
     type='ObjectPriorEncoderDecoder',
+    data_preprocessor=dict(size={{_base_.img_size}}),  # the dataset base's 128x128
     # flip=True: predict from the mean of the image's and its mirror's probabilities
     test_cfg=dict(mode='whole', one_class='auto', largest_object='auto', flip=True),
     # output stride 32 (no dilation): faster on CPUs at 128x128; stride 16 for larger images

@@ -24,8 +24,10 @@ from mmengine.runner import Runner
 from mmseg.registry import MODELS
 from torch.utils.flop_counter import FlopCounterMode
 
+from .apis.class_weights import resolve_class_weights
 from .apis.config import (configure_amp, configure_workers, load_config, set_data_root,
                           set_img_size)
+from .apis.object_prior import resolve_object_prior
 
 STOCK_MODEL = Path(mmseg.__file__).parent / '.mim/configs/_base_/models/deeplabv3plus_r50-d8.py'
 
@@ -175,6 +177,8 @@ def run_benchmark(config: str, data_root: Optional[str] = None, steps: int = 5,
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     set_data_root(cfg, data_root)
     set_img_size(cfg, img_size)
+    resolve_class_weights(cfg)  # 'auto' values from the training masks, as training does
+    resolve_object_prior(cfg)
     if batch_size:
         cfg.train_dataloader.batch_size = batch_size
     base_cfg = stock_baseline_cfg(cfg) if baseline else None

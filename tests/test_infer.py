@@ -14,6 +14,7 @@ from PIL import Image
 
 from smallseg.apis import UserError
 from smallseg.apis.infer import list_images, read_image, run_inference, to_bgr_uint8
+from smallseg.apis.test import settle_auto
 
 torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[1]
@@ -30,6 +31,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     init_default_scope('mmseg')
     cfg = Config.fromfile(str(UNET))
     cfg.model.backbone.init_cfg = None
+    settle_auto(cfg, None)  # 'auto' values as test and inference settle them without a record
     model = MODELS.build(cfg.model)
     path = tmp_path_factory.mktemp('ckpt') / 'unet.pth'
     torch.save({'state_dict': model.state_dict(), 'meta': {'dataset_meta': dict(

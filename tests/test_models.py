@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from mmseg.registry import MODELS
 
+from smallseg.apis.test import settle_auto
 from smallseg.models.cross_entropy_loss import cross_entropy
 
 CONFIGS = sorted(str(p) for p in Path(__file__).resolve().parents[1].glob('configs/*.py'))
@@ -17,6 +18,7 @@ CONFIGS = sorted(str(p) for p in Path(__file__).resolve().parents[1].glob('confi
 def build(config: str) -> torch.nn.Module:
     cfg = Config.fromfile(config)
     cfg.model.backbone.init_cfg = None
+    settle_auto(cfg, None)  # 'auto' values as test and inference settle them without a record
     model = MODELS.build(cfg.model)
     model.init_weights()
     return model

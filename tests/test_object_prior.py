@@ -1,4 +1,4 @@
-"""The one-object prior: the label rule, its segmentor and TTA wrapper, and 'auto'."""
+"""The one-object prior: the label rule, its segmentor, the flip of --tta, and 'auto'."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,14 +7,16 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from PIL import Image
 
 from smallseg.apis.config import load_config, set_data_root
+from smallseg.apis.class_weights import settle_class_weights
 from smallseg.apis.object_prior import resolve_object_prior, settle_object_prior
+from smallseg.apis.test import set_flip, settle_auto
 from smallseg.models import apply_object_prior
+from smallseg.utils.errors import UserError
 
 from conftest import tiny_options
 
@@ -50,6 +52,7 @@ def test_prior_parts_act_alone_and_leave_background_images() -> None:
 
 def unet(test_cfg: dict) -> torch.nn.Module:
     cfg = load_config('configs/unet_r34.py', tiny_options())
+    settle_auto(cfg, None)  # 'auto' as test and inference settle it without a record
     cfg.model.test_cfg.update(test_cfg)
     cfg.model.backbone.init_cfg = None
     return MODELS.build(cfg.model).eval()
@@ -82,17 +85,15 @@ def test_flip_averages_the_image_and_its_mirror(flip: bool) -> None:
         assert torch.allclose(logits.exp().sum(dim=1), torch.ones(2, 32, 32), atol=1e-5)
 
 
-def test_tta_model_applies_the_prior_to_the_mean_of_the_views() -> None:
-    probs, _ = two_blobs()
-    tta = MODELS.build(dict(type='ObjectPriorTTAModel',
-                            module=unet(dict(one_class=True, largest_object=True))))
-    views = []
-    for _ in range(2):
-        sample = SegDataSample(metainfo=dict(img_path='a.png'))
-        sample.set_data({'seg_logits': PixelData(data=probs.log())})
-        views.append(sample)
-    [result] = tta.merge_preds([views])
-    assert set(result.pred_sem_seg.data.unique().tolist()) == {0, 1}
+def test_unresolved_auto_stops_the_build() -> None:
+    cfg = load_config('configs/unet_r34.py', tiny_options())
+    cfg.model.backbone.init_cfg = None
+    settle_class_weights(cfg, None)
+    with pytest.raises(UserError, match="test_cfg.one_class='auto'.*tools/train.py"):
+        MODELS.build(cfg.model)
+    cfg.model.test_cfg.one_class = 'yes'
+    with pytest.raises(UserError, match="one_class must be True, False or 'auto', got 'yes'"):
+        MODELS.build(cfg.model)
 
 
 def test_auto_follows_the_training_masks(tiny_data: Path, tmp_path: Path) -> None:
@@ -120,33 +121,32 @@ def test_auto_follows_the_training_masks(tiny_data: Path, tmp_path: Path) -> Non
 
 
 def test_settle_takes_the_checkpoints_decision() -> None:
-    trained = Config(dict(model=dict(test_cfg=dict(mode='whole', one_class=True,
-                                                   largest_object=False))))
-    for meta, expected in (({'cfg': trained.pretty_text}, (True, False)), ({}, (False, False))):
+    trained = Config(dict(model=dict(
+        test_cfg=dict(mode='whole', one_class=True, largest_object=False),
+        decode_head=dict(loss_decode=[dict(class_weight=[0.2, 1.4, 1.4]), dict()]))))
+    for meta, expected, weights in (({'cfg': trained.pretty_text}, (True, False), [0.2, 1.4, 1.4]),
+                                    ({}, (False, False), None)):
         cfg = load_config('configs/unet_r34.py')
         settle_object_prior(cfg, meta)
+        settle_class_weights(cfg, meta)
         assert (cfg.model.test_cfg.one_class, cfg.model.test_cfg.largest_object) == expected
+        assert cfg.model.decode_head.loss_decode[0].class_weight == weights
 
 
-def test_tta_with_mirrored_views_skips_the_models_own_flip() -> None:
+@pytest.mark.parametrize('config', ['configs/unet_r34.py', 'configs/unet_r34_seed.py'])
+def test_tta_switches_on_the_models_flip(config: str) -> None:
+    cfg = load_config(config, tiny_options())
+    set_flip(cfg)  # --tta; the seed config's plain EncoderDecoder becomes the prior's segmentor
+    assert cfg.model.type == 'ObjectPriorEncoderDecoder' and cfg.model.test_cfg.flip is True
+    assert cfg.model.test_cfg.mode == 'whole'
+    settle_object_prior(cfg, None)
+    cfg.model.backbone.init_cfg = None
+    cfg.model.decode_head.loss_decode = dict(type='IgnoreSafeCrossEntropyLoss')
     torch.manual_seed(0)
-    model = unet(dict(flip=True))
-    tta = MODELS.build(dict(type='ObjectPriorTTAModel', module=model))
-    image = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
-
-    def sample(flip: bool) -> SegDataSample:
-        return SegDataSample(metainfo=dict(
-            img_path='a.png', ori_shape=(32, 32), img_shape=(32, 32), pad_shape=(32, 32),
-            padding_size=[0, 0, 0, 0], flip=flip, flip_direction='horizontal'))
-
-    forwards = []
-    model.backbone.register_forward_hook(lambda *_: forwards.append(1))
-    views = dict(inputs=[[image], [image.flip(-1)]], data_samples=[[sample(False)],
-                                                                   [sample(True)]])
+    model = MODELS.build(cfg.model).eval()
+    inputs = torch.randn(1, 3, 32, 32)
+    metas = [dict(ori_shape=(32, 32), img_shape=(32, 32))]
     with torch.no_grad():
-        [merged] = tta.test_step(views)
-        assert len(forwards) == 2 and model.test_cfg.flip is True  # one pass per view
-        [alone] = model.test_step(dict(inputs=[image], data_samples=[sample(False)]))
-    assert len(forwards) == 4  # the model alone mirrors the image itself
-    # the same mean of the image and its mirror either way
-    assert torch.equal(merged.pred_sem_seg.data, alone.pred_sem_seg.data)
+        logits = model.inference(inputs, metas)
+        mirrored = model.inference(inputs.flip(-1), metas).flip(-1)
+    assert torch.allclose(logits, mirrored, atol=1e-5)

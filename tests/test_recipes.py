@@ -115,9 +115,10 @@ def test_auto_class_weights_are_the_training_masks_median_frequency(tiny_data: P
     expected = np.sqrt(weights) / np.sqrt(weights).mean()
     np.testing.assert_allclose(milder, expected, atol=1e-4)
     assert weights[1] / weights[0] > milder[1] / milder[0] > 1
-    # a model built only to test or predict does not need them
-    assert IgnoreSafeCrossEntropyLoss(class_weight='auto').class_weight is None
-    assert IgnoreSafeCrossEntropyLoss(class_weight='auto_sqrt').class_weight is None
+    # a model built from an unresolved 'auto' stops with the setting's name
+    for auto in ('auto', 'auto_sqrt'):
+        with pytest.raises(UserError, match=f"class_weight='{auto}'.*tools/train.py"):
+            IgnoreSafeCrossEntropyLoss(class_weight=auto)
 
 
 @pytest.mark.parametrize('config', CONFIGS)
@@ -125,7 +126,6 @@ def test_img_size_sizes_every_pipeline(config: str) -> None:
     cfg = load_config(config, {'img_size': (96, 64)})
     pipelines = [cfg[f'{k}_dataloader'].dataset.pipeline for k in ('train', 'val', 'test')]
     pipelines += [cfg[k] for k in ('train_pipeline', 'test_pipeline') if k in cfg]
-    pipelines += [group for t in cfg.get('tta_pipeline', []) for group in t.get('transforms', [])]
     resizes = [t for p in pipelines for t in p if t['type'] in ('Resize', 'RandomResize')]
     assert len(resizes) >= 5 and all(tuple(t['scale']) == (96, 64) for t in resizes)
     assert tuple(cfg.model.data_preprocessor.size) == (96, 64)
@@ -272,7 +272,7 @@ def test_flip_test_time_augmentation(recipe_runs: Path, tiny_data: Path, tmp_pat
         cfg = build_test_cfg('configs/unet_r34.py', info['best_checkpoint'], split='val',
                              data_root=str(tiny_data), work_dir=str(tmp_path / str(tta)),
                              cfg_options=options, tta=tta)
-        assert (cfg.model.type == 'ObjectPriorTTAModel') == tta
+        assert cfg.model.test_cfg.get('flip', False) is tta
         metrics[tta] = evaluate(cfg)
     assert set(metrics[True]) >= {'mDice', 'mDice_fg', 'Dice.round'}
     assert 0.0 <= metrics[True]['mDice'] <= 1.0

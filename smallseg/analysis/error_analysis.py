@@ -23,7 +23,7 @@ from smallseg.evaluation.dice_metric import (confusion_matrix, per_image_dice,
                                              write_per_image_csv)
 
 from .figures import plot_confusion_matrix, plot_example
-from .overlay import make_palette
+from ..utils.palette import make_palette
 
 
 @dataclass

@@ -1,31 +1,9 @@
-"""Palette colouring of index masks and image overlays (shared by inference and analysis)."""
+"""Image overlays of index masks in the palette of :mod:`smallseg.utils.palette`."""
 from __future__ import annotations
-
-from typing import Optional, Sequence
 
 import numpy as np
 
-IGNORE_COLOR = (255, 255, 255)  # label 255 (ignored pixels) in colourised masks
-
-
-def make_palette(num_classes: int, palette: Optional[Sequence[Sequence[int]]] = None
-                 ) -> np.ndarray:
-    """``(num_classes, 3)`` uint8 RGB colours: ``palette`` first, then distinct generated ones."""
-    colors = [tuple(int(v) for v in c) for c in (palette or [])][:num_classes]
-    rng = np.random.default_rng(0)
-    while len(colors) < num_classes:
-        colors.append(tuple(int(v) for v in rng.integers(40, 256, 3)))
-    return np.asarray(colors, dtype=np.uint8).reshape(num_classes, 3)
-
-
-def colorize(mask: np.ndarray, palette: np.ndarray) -> np.ndarray:
-    """RGB picture of an index mask; out-of-range labels (e.g. 255 = ignored) are white."""
-    mask = np.asarray(mask)
-    out = np.empty(mask.shape + (3,), dtype=np.uint8)
-    out[:] = IGNORE_COLOR
-    valid = mask < len(palette)
-    out[valid] = palette[mask[valid]]
-    return out
+from ..utils.palette import colorize
 
 
 def overlay(image_rgb: np.ndarray, mask: np.ndarray, palette: np.ndarray,

@@ -9,25 +9,27 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from mmengine.config import Config
+from torch.utils.data import DataLoader
 
 from ..utils.errors import UserError
 
-#: keys the Runner reads from the top level of a config, besides those the config sets
-RUNNER_KEYS = frozenset({
-    'model', 'work_dir', 'train_dataloader', 'val_dataloader', 'test_dataloader', 'train_cfg',
-    'val_cfg', 'test_cfg', 'auto_scale_lr', 'optim_wrapper', 'param_scheduler',
-    'val_evaluator', 'test_evaluator', 'default_hooks', 'custom_hooks', 'data_preprocessor',
-    'load_from', 'resume', 'launcher', 'env_cfg', 'log_processor', 'log_level', 'visualizer',
-    'default_scope', 'randomness', 'experiment_name', 'sync_bn', 'custom_imports', 'compile',
-    'strategy'})
-#: what a dataloader dict takes (torch DataLoader arguments + mmengine's)
-LOADER_KEYS = frozenset({
-    'dataset', 'batch_size', 'shuffle', 'sampler', 'batch_sampler', 'num_workers',
-    'collate_fn', 'pin_memory', 'drop_last', 'timeout', 'worker_init_fn', 'prefetch_factor',
-    'persistent_workers', 'pin_memory_device', 'generator', 'multiprocessing_context',
-    'in_order'})
+#: top-level keys the Runner reads besides its ``__init__`` arguments (``self.cfg.get``),
+#: and those mmengine's Config (``custom_imports``) and FlexibleRunner (``strategy``) read
+RUNNER_CFG_KEYS = frozenset({'model_wrapper_cfg', 'sync_bn', 'compile', 'custom_imports',
+                             'strategy'})
+#: what a dataloader dict takes: torch DataLoader's arguments (mmengine builds the
+#: ``dataset``, ``sampler``, ``batch_sampler``, ``collate_fn`` and ``worker_init_fn`` in it)
+DATALOADER_ARGS = frozenset(inspect.signature(DataLoader.__init__).parameters) - {'self'}
 #: keys read by a builder rather than by the component's __init__
 EXTRA_KEYS = {'optim_wrapper': {'optimizer', 'paramwise_cfg', 'constructor'}}
+
+
+def runner_keys() -> set[str]:
+    """The top-level keys mmengine's Runner takes: its ``__init__`` arguments, read from the
+    installed mmengine, and :data:`RUNNER_CFG_KEYS`."""
+    from mmengine.runner import Runner
+    return (set(inspect.signature(Runner.__init__).parameters) - {'self', 'cfg'}
+            | RUNNER_CFG_KEYS)
 
 
 def suggest_config(path: Path) -> str:
@@ -70,9 +72,9 @@ def accepted_keys(node: dict, path: str) -> Optional[set[str]]:
     the base classes while they pass ``**kwargs`` on; the top level takes the Runner's keys.
     """
     if path == '':
-        return set(RUNNER_KEYS)
+        return runner_keys()
     if path.endswith('_dataloader') and '.' not in path:
-        return set(LOADER_KEYS)
+        return set(DATALOADER_ARGS)
     cls = _component_class(node.get('type'))
     if cls is None:
         return None

@@ -3,8 +3,8 @@
 The weights are those the EDA report suggests
 (:func:`smallseg.eda.report.median_frequency_weights`), computed from the masks the train
 dataloader actually reads, and written into the config before the runner is built, so the
-checkpoint's config holds the numbers. A model built only to test or predict ignores 'auto'
-(see :class:`smallseg.models.IgnoreSafeCrossEntropyLoss`).
+checkpoint's config holds the numbers. Test and inference take them from the checkpoint's
+config (:func:`settle_class_weights`); a model built with an unresolved 'auto' raises.
 """
 from __future__ import annotations
 
@@ -17,26 +17,13 @@ from PIL import Image
 
 from ..eda.report import median_frequency_weights
 from ..models.cross_entropy_loss import AUTO_POWERS
+from ..utils.config import head_losses
 from ..utils.errors import UserError
-
-
-def _losses(cfg: Config) -> Iterator[ConfigDict]:
-    """Every loss config of the decode head and auxiliary heads."""
-    heads = [cfg.model.get('decode_head')]
-    aux = cfg.model.get('auxiliary_head')
-    heads += list(aux) if isinstance(aux, (list, tuple)) else [aux]
-    for head in heads:
-        if not head:
-            continue
-        losses = head.get('loss_decode')
-        for loss in (losses if isinstance(losses, (list, tuple)) else [losses]):
-            if loss is not None:
-                yield loss
 
 
 def needs_class_weights(cfg: Config) -> bool:
     """True when some loss asks for ``class_weight='auto'``."""
-    return any(_power(loss) is not None for loss in _losses(cfg))
+    return any(_power(loss) is not None for loss in head_losses(cfg.model))
 
 
 def _power(loss: ConfigDict) -> Optional[float]:
@@ -90,7 +77,7 @@ def resolve_class_weights(cfg: Config) -> Optional[list[float]]:
                         f'0..{num_classes - 1}; check labels/train or give class_weight a list')
     base = np.array(median_frequency_weights(counts))
     first = None
-    for loss in _losses(cfg):
+    for loss in head_losses(cfg.model):
         power = _power(loss)
         if power is None:
             continue
@@ -101,3 +88,24 @@ def resolve_class_weights(cfg: Config) -> Optional[list[float]]:
                              else [float(w) for w in base])
         first = first or loss.class_weight
     return first
+
+
+def settle_class_weights(cfg: Config, meta: Optional[dict]) -> None:
+    """For test and inference: a ``class_weight='auto'`` left in a loss takes the weights
+    recorded in the checkpoint's config (``meta['cfg']``, written by the training run), or
+    none where there is no record (the loss does not change a prediction)."""
+    if not needs_class_weights(cfg):
+        return
+    trained: list = []
+    text = (meta or {}).get('cfg')
+    if isinstance(text, str):
+        try:
+            trained = head_losses(Config.fromstring(text, '.py').model)
+        except Exception:  # noqa: BLE001 - an unreadable record means no weights
+            trained = []
+    losses = head_losses(cfg.model)
+    for i, loss in enumerate(losses):
+        if _power(loss) is None:
+            continue
+        weight = trained[i].get('class_weight') if len(trained) == len(losses) else None
+        loss.class_weight = weight if isinstance(weight, (list, tuple)) else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import torch
 from mmengine.config import Config
@@ -33,10 +33,10 @@ def load_config(path: str | Path, cfg_options: Optional[dict] = None) -> Config:
         # the bases' variables are already resolved into the dataloaders: propagate them
         if 'data_root' in cfg_options:
             set_data_root(cfg, cfg_options['data_root'])
-    # a config's (or an option's) img_size sizes every pipeline, the TTA pipeline and the
-    # preprocessor, whatever the base's pipelines were written with
-    if cfg.get('img_size') is not None:
-        set_img_size(cfg, cfg.img_size)
+    # the config file writes its sizes itself; --cfg-options img_size=... resizes them all
+    if cfg_options and 'img_size' in cfg_options:
+        set_img_size(cfg, cfg_options['img_size'])
+    check_img_size(cfg, path)
     check_types(cfg)  # a misspelt type would fail later, inside mmengine, with a traceback
     return cfg
 
@@ -104,6 +104,35 @@ def set_img_size(cfg: Config, size: Optional[tuple[int, int]]) -> None:
         _resize_pipeline(cfg.get(key) or [], size)
     if cfg.model.get('data_preprocessor', {}).get('size') is not None:
         cfg.model.data_preprocessor.size = size
+
+
+def _resizes(pipeline: list) -> Iterator[tuple[int, int]]:
+    """The ``scale`` of every ``Resize`` of a pipeline, inside TestTimeAug too."""
+    for t in pipeline:
+        if t.get('type') == 'Resize' and 'scale' in t:
+            yield tuple(t['scale'])
+        for group in t.get('transforms', []) if t.get('type') == 'TestTimeAug' else []:
+            yield from _resizes(group)
+
+
+def check_img_size(cfg: Config, path: str | Path) -> None:
+    """A config's ``img_size`` must be the size its dataloaders resize to and its
+    preprocessor pads to: the tools read the file as plain mmengine does, so a bare
+    ``img_size = ...`` that sizes nothing is an error, not a silent no-op."""
+    size = cfg.get('img_size')
+    if size is None:
+        return
+    size = tuple(size)
+    found = [(f'{key} Resize', scale) for key in LOADER_KEYS if cfg.get(key) is not None
+             for scale in _resizes(cfg[key].dataset.get('pipeline', []))]
+    preprocessor = (cfg.get('model') or {}).get('data_preprocessor') or {}
+    if preprocessor.get('size') is not None:
+        found.append(('model.data_preprocessor.size', tuple(preprocessor['size'])))
+    for where, scale in found:
+        if scale != size:
+            raise UserError(f'{path}: img_size is {size} but {where} is {scale}; write the '
+                            'pipelines and model.data_preprocessor.size at img_size, or pass '
+                            '--cfg-options img_size=W,H to size them all')
 
 
 def check_data_root(cfg: Config, loaders: tuple[str, ...]) -> None:

@@ -1,4 +1,14 @@
-"""Inference on new images: index masks (original size) and overlays; logic of tools/infer.py."""
+"""Inference on new images: index masks (original size) and overlays; logic of tools/infer.py.
+
+Why not :class:`mmseg.apis.MMSegInferencer`: it names saved masks by a counter
+(``00000000_pred.png``), and overlays of in-memory images likewise, where this tool writes
+``masks/<stem>.png``, ``overlays/<stem>.png`` and ``predictions.csv``; its overlays use
+``SegLocalVisualizer``'s colours (cityscapes' when a checkpoint has no palette), not the one
+palette of :mod:`smallseg.utils.palette`. Images are decoded here first (16-bit, RGBA,
+grayscale: :func:`to_bgr_uint8`), so it would only see arrays; with its outputs unused it
+reduces to what this module does: ``init_model``, the config's test pipeline and
+``test_step`` in batches, with the checkpoint's 'auto' decisions and flip inside the model.
+"""
 from __future__ import annotations
 
 import copy
@@ -16,9 +26,8 @@ from mmengine.config import Config
 
 from .config import load_config
 from ..utils.errors import UserError
-from .object_prior import settle_object_prior
 from .outputs import check_output_dir, check_output_file
-from .test import check_checkpoint
+from .test import check_checkpoint, settle_auto
 
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -104,7 +113,7 @@ def load_model(config: str | Path | Config, checkpoint: str | Path,
     from mmseg.apis import init_model
     cfg = config if isinstance(config, Config) else load_config(config, cfg_options)
     cfg = copy.deepcopy(cfg)
-    settle_object_prior(cfg, check_checkpoint(checkpoint, cfg))
+    settle_auto(cfg, check_checkpoint(checkpoint, cfg))
     # the dataloader's test pipeline (what evaluation uses), without annotations
     cfg.test_pipeline = [t for t in cfg.test_dataloader.dataset.pipeline
                          if t.get('type') != 'LoadAnnotations']
@@ -197,7 +206,8 @@ def run_inference(config: str | Path, checkpoint: str | Path, source: str | Path
     """
     from tqdm import tqdm
 
-    from smallseg.analysis.overlay import make_palette, overlay
+    from smallseg.analysis.overlay import overlay
+    from smallseg.utils.palette import make_palette
     if batch_size < 1:
         raise UserError(f'--batch-size must be >= 1, got {batch_size}')
     paths = list_images(source)

@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 from mmengine.config import Config
 
+from ..models.object_prior_encoder_decoder import PRIOR_KEYS
 from .class_weights import iter_train_masks
 
 NEARLY_ALL = 0.95  # share of the masks with foreground that must show the prior
-PRIOR_KEYS = ('one_class', 'largest_object')
 
 
 def needs_object_prior(cfg: Config) -> bool:

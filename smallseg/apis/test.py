@@ -17,6 +17,7 @@ from .config import (check_data_root, configure_amp, configure_launcher, configu
                      default_work_dir, load_config, set_data_root)
 from ..utils.errors import UserError
 from ..utils.run_info import RUN_INFO, device_name
+from .class_weights import settle_class_weights
 from .object_prior import settle_object_prior
 from .outputs import check_output_dir
 from .results import update_results
@@ -51,6 +52,26 @@ def check_checkpoint(path: str | Path, cfg: Config) -> dict:
     return ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
 
 
+def settle_auto(cfg: Config, meta: Optional[dict]) -> None:
+    """Give the ``'auto'`` values of a model built to test or predict the checkpoint's
+    (``meta['cfg']``, the training run's config): the one-object prior's decision and the
+    class weights; off and unweighted where the checkpoint has no record."""
+    settle_object_prior(cfg, meta)
+    settle_class_weights(cfg, meta)
+
+
+def set_flip(cfg: Config) -> None:
+    """Predict from the mean of each image's and its mirror's probabilities: ``flip`` in
+    ``model.test_cfg`` of :class:`smallseg.models.ObjectPriorEncoderDecoder` (a plain
+    ``EncoderDecoder`` becomes one; without prior keys it predicts as before)."""
+    if cfg.model.get('type') == 'EncoderDecoder':
+        cfg.model.type = 'ObjectPriorEncoderDecoder'
+    if cfg.model.get('type') != 'ObjectPriorEncoderDecoder':
+        raise UserError(f"--tta: flip needs model type 'ObjectPriorEncoderDecoder' or "
+                        f"'EncoderDecoder', got {cfg.model.get('type')!r}")
+    cfg.model.test_cfg = dict(cfg.model.get('test_cfg') or dict(mode='whole'), flip=True)
+
+
 def build_test_cfg(config: str | Path, checkpoint: str | Path, split: str = 'test',
                    work_dir: Optional[str] = None, data_root: Optional[str] = None,
                    amp: Optional[str] = None, show_dir: Optional[str] = None,
@@ -58,8 +79,9 @@ def build_test_cfg(config: str | Path, checkpoint: str | Path, split: str = 'tes
                    csv_path: Optional[str | Path] = None, tta: bool = False) -> Config:
     """Config for evaluating ``checkpoint`` on ``split`` ('val' or 'test').
 
-    ``csv_path``: where the evaluator (DiceMetric) writes one row per image. ``tta``: the
-    config's ``tta_model`` / ``tta_pipeline`` (flip test-time augmentation), as mmseg's --tta.
+    ``csv_path``: where the evaluator (DiceMetric) writes one row per image. ``tta``: flip
+    test-time augmentation, as mmseg's --tta, by the model's own ``test_cfg.flip``
+    (:func:`set_flip`).
     The split is checked first as the training data is (:func:`.validate.validate_dataset`):
     a pair that cannot be scored stops the run before the model is built, and the work dir
     must be writable.
@@ -79,16 +101,11 @@ def build_test_cfg(config: str | Path, checkpoint: str | Path, split: str = 'tes
     validate_dataset(cfg, loaders=('test_dataloader',), purpose='test',
                      names={'test_dataloader': split})
     check_output_dir(cfg.work_dir, '--work-dir', what='work dir')
-    settle_object_prior(cfg, check_checkpoint(checkpoint, cfg))
+    settle_auto(cfg, check_checkpoint(checkpoint, cfg))
     cfg.load_from = str(checkpoint)
     cfg.model.backbone.init_cfg = None  # weights come from the checkpoint
     if tta:
-        if not cfg.get('tta_model') or not cfg.get('tta_pipeline'):
-            raise UserError(f'--tta: {config} has no tta_model / tta_pipeline (see '
-                            'configs/_base_/datasets/img_labels.py)')
-        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
-        cfg.tta_model.module = cfg.model
-        cfg.model = cfg.tta_model
+        set_flip(cfg)
     configure_amp(cfg, amp or cfg.get('amp', 'auto'))
     configure_workers(cfg)
     configure_launcher(cfg, launcher)

@@ -4,12 +4,13 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Sequence, Union
 
 import cv2
 import numpy as np
 
 from smallseg.utils.errors import UserError
+from smallseg.utils.palette import colorize
 
 PathLike = Union[str, Path]
 Color = tuple[int, int, int]
@@ -138,11 +139,7 @@ def convert_rgb_folder(src_dir: PathLike, out_dir: PathLike, palette: Sequence[C
                 pixels={int(k): int(v) for k, v in sorted(pixels.items())})
 
 
-def index_to_rgb(mask: np.ndarray, palette: Sequence[Color],
-                 ignore_color: Optional[Color] = (255, 255, 255)) -> np.ndarray:
-    """The reverse, for pictures and tests: ``(H, W)`` indices -> ``(H, W, 3)`` RGB."""
-    lut = np.zeros((256, 3), np.uint8)
-    lut[:len(palette)] = np.array(palette, np.uint8)
-    if ignore_color is not None:
-        lut[255] = ignore_color
-    return lut[mask]
+def index_to_rgb(mask: np.ndarray, palette: Sequence[Color]) -> np.ndarray:
+    """The reverse, for pictures and tests: ``(H, W)`` indices -> ``(H, W, 3)`` RGB, labels
+    past the palette in :data:`~smallseg.utils.palette.IGNORE_COLOR`."""
+    return colorize(mask, np.asarray(palette, np.uint8))

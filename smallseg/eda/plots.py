@@ -16,18 +16,10 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from ..utils.palette import IGNORE_COLOR, make_palette  # noqa: E402
 from .scan import DatasetScan, PairRecord  # noqa: E402
 
 SPLIT_COLORS = {'train': '#1f77b4', 'val': '#ff7f0e', 'test': '#2ca02c'}
-
-
-def full_palette(palette: Sequence[Sequence[int]] | None, k: int) -> np.ndarray:
-    """``(k, 3)`` uint8 RGB palette: the config's, completed with tab10 colours if too short."""
-    pal = [list(c)[:3] for c in (palette or [])][:k]
-    cmap = plt.get_cmap('tab10')
-    while len(pal) < k:
-        pal.append([int(255 * v) for v in cmap(len(pal) % 10)[:3]])
-    return np.array(pal, np.uint8)
 
 
 def _split_color(split: str, i: int) -> str:
@@ -192,7 +184,8 @@ def overlay(image: np.ndarray, mask: np.ndarray, palette: np.ndarray, ignore_ind
         if m.any():
             out[m] = (1 - alpha) * out[m] + alpha * palette[c]
     if ignore_index is not None and (mask == ignore_index).any():
-        out[mask == ignore_index] = 0.5 * out[mask == ignore_index] + 0.5 * 255
+        out[mask == ignore_index] = (0.5 * out[mask == ignore_index]
+                                     + 0.5 * np.array(IGNORE_COLOR))
     out = out.astype(np.uint8)
     for c in range(1, k):
         contours, _ = cv2.findContours((mask == c).astype(np.uint8), cv2.RETR_EXTERNAL,
@@ -214,7 +207,7 @@ def plot_samples(scan: DatasetScan, path: Path, palette: Sequence[Sequence[int]]
         records = pick_samples(clean, len(scan.classes), n)
         records += pick_samples([r for r in pool if r not in clean], len(scan.classes),
                                 n - len(records))
-    pal = full_palette(palette, len(scan.classes))
+    pal = make_palette(len(scan.classes), palette)
     cols = min(4, max(1, len(records)))
     rows = max(1, -(-len(records) // cols))
     fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 3.7 * rows + 0.8), squeeze=False,
@@ -234,7 +227,7 @@ def plot_samples(scan: DatasetScan, path: Path, palette: Sequence[Sequence[int]]
                for c, name in enumerate(scan.classes)]
     handles[0].set_label(f'{scan.classes[0]} (not tinted)')
     if any(st.ignore_pixels for st in scan.splits.values()):
-        handles.append(Patch(facecolor='white', edgecolor='k',
+        handles.append(Patch(facecolor=np.array(IGNORE_COLOR) / 255, edgecolor='k',
                              label=f'ignore ({scan.ignore_index})'))
     fig.legend(handles=handles, loc='outside lower center', ncol=min(6, len(handles)),
                fontsize=9, frameon=False)

@@ -5,26 +5,15 @@ from typing import Any, Optional
 
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
 from mmseg.registry import HOOKS
+
+from ..utils.config import head_losses
 
 
 def weighted_losses(model: Any) -> list:
     """The losses of the model's decode and auxiliary heads that have a ``class_weight``."""
-    if is_model_wrapper(model):
-        model = model.module
-    heads = [getattr(model, 'decode_head', None)]
-    aux = getattr(model, 'auxiliary_head', None)
-    heads += list(aux) if hasattr(aux, '__iter__') else [aux]
-    losses = []
-    for head in heads:
-        if head is None:
-            continue
-        loss_decode = head.loss_decode
-        for loss in (loss_decode if hasattr(loss_decode, '__iter__') else [loss_decode]):
-            if getattr(loss, 'class_weight', None) is not None:
-                losses.append(loss)
-    return losses
+    return [loss for loss in head_losses(model)
+            if getattr(loss, 'class_weight', None) is not None]
 
 
 def annealed_weights(weights: list[float], power: float) -> list[float]:

@@ -2,9 +2,8 @@ from .cross_entropy_loss import IgnoreSafeCrossEntropyLoss
 from .dice_loss import ClassDiceLoss
 from .object_prior import apply_object_prior
 from .object_prior_encoder_decoder import ObjectPriorEncoderDecoder
-from .object_prior_tta_model import ObjectPriorTTAModel
 from .resnet_with_stem import ResNetWithStem
 from .unet_head import UNetHead
 
 __all__ = ['ClassDiceLoss', 'IgnoreSafeCrossEntropyLoss', 'ObjectPriorEncoderDecoder',
-           'ObjectPriorTTAModel', 'ResNetWithStem', 'UNetHead', 'apply_object_prior']
+           'ResNetWithStem', 'UNetHead', 'apply_object_prior']

@@ -9,6 +9,8 @@ from mmseg.models.losses import CrossEntropyLoss
 from mmseg.models.losses.utils import weight_reduce_loss
 from mmseg.registry import MODELS
 
+from ..utils.errors import UserError
+
 # class_weight values resolved from the training masks -> power of the median-frequency weights
 AUTO_POWERS = {'auto': 1.0, 'auto_sqrt': 0.5}
 
@@ -55,18 +57,21 @@ class IgnoreSafeCrossEntropyLoss(CrossEntropyLoss):
     Args:
         class_weight (list[float] | str, optional): Weight of each class, or a file of them,
             or ``'auto'`` / ``'auto_sqrt'``: median-frequency weights of the training masks
-            (or their square roots), set by the train tools; unweighted where a model is
-            built only to test or predict.
+            (or their square roots), which the train tools write into the config before the
+            model is built; an unresolved ``'auto'`` raises :class:`UserError`.
         avg_non_ignore (bool): Average over non-ignored pixels only. Defaults to True here,
             so the padding of rotations does not dilute the loss.
         **kwargs: Other :class:`mmseg.models.losses.CrossEntropyLoss` arguments.
     """
 
     def __init__(self, avg_non_ignore: bool = True, **kwargs) -> None:
-        if isinstance(kwargs.get('class_weight'), str) and kwargs['class_weight'] in AUTO_POWERS:
-            # resolved from the training masks by smallseg's train tools (apis.class_weights);
-            # a model built elsewhere (test, inference) does not need the weights
-            kwargs['class_weight'] = None
+        weight = kwargs.get('class_weight')
+        if isinstance(weight, str) and weight in AUTO_POWERS:
+            raise UserError(
+                f"IgnoreSafeCrossEntropyLoss: class_weight={weight!r} is computed from the "
+                'training masks before the model is built; train through tools/train.py '
+                '(tools/test.py and tools/infer.py take the value from the checkpoint), or '
+                'set class_weight to a list of numbers')
         super().__init__(avg_non_ignore=avg_non_ignore, **kwargs)
         if not (self.use_sigmoid or self.use_mask):
             self.cls_criterion = cross_entropy

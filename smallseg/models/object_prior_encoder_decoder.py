@@ -1,20 +1,35 @@
 """EncoderDecoder whose predictions follow the one-object prior (``test_cfg``)."""
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional
 
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 from mmseg.utils import OptSampleList, SampleList
 from torch import Tensor
 
+from ..utils.errors import UserError
 from .object_prior import apply_object_prior
 
 
-def prior_options(test_cfg: dict) -> tuple[bool, bool]:
-    """``(one_class, largest_object)`` of a ``test_cfg``; anything but True (e.g. an
-    'auto' no training run has resolved) is off."""
+PRIOR_KEYS = ('one_class', 'largest_object')
+
+
+def prior_options(test_cfg: Optional[dict]) -> tuple[bool, bool]:
+    """``(one_class, largest_object)`` of a ``test_cfg``: True, or off when False or unset;
+    an unresolved ``'auto'`` (or any other value) raises :class:`UserError`."""
     test_cfg = test_cfg or {}
+    for key in PRIOR_KEYS:
+        value = test_cfg.get(key)
+        if value == 'auto':
+            raise UserError(
+                f"ObjectPriorEncoderDecoder: model.test_cfg.{key}='auto' is decided from the "
+                'training masks before the model is built; train through tools/train.py '
+                '(tools/test.py and tools/infer.py take the decision from the checkpoint), '
+                f'or set {key} to True or False')
+        if value not in (None, True, False):
+            raise UserError(f'ObjectPriorEncoderDecoder: model.test_cfg.{key} must be True, '
+                            f"False or 'auto', got {value!r}")
     return test_cfg.get('one_class') is True, test_cfg.get('largest_object') is True
 
 
@@ -29,13 +44,20 @@ class ObjectPriorEncoderDecoder(EncoderDecoder):
     - ``flip``: predict from the mean class probabilities of the image and its horizontal
       mirror (mmseg's flip test-time augmentation, here inside the model, so validation
       picks the best checkpoint with it; ``seg_logits`` are then the log of that mean).
+      It is the one flip mechanism: ``tools/test.py --tta`` switches it on.
 
     ``one_class`` and ``largest_object`` are True, False or ``'auto'``: training
-    (:func:`smallseg.apis.train.build_train_cfg`) sets ``'auto'`` to True when nearly all
-    training masks hold one object of one class. Validation, test and inference all go
-    through :meth:`postprocess_result`, so the best checkpoint is chosen on what the user
-    gets. Without ``flip``, ``seg_logits`` stay the network's own.
+    (:func:`smallseg.apis.train.build_train_cfg`) replaces ``'auto'`` by True when nearly all
+    training masks hold one object of one class, test and inference by the checkpoint's
+    decision; a model built with an unresolved ``'auto'`` raises :class:`UserError`.
+    Validation, test and inference all go through :meth:`postprocess_result`, so the best
+    checkpoint is chosen on what the user gets. Without ``flip``, ``seg_logits`` stay the
+    network's own.
     """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        prior_options(self.test_cfg)  # an unresolved 'auto' fails here, not at test time
 
     def inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
         """mmseg's inference, averaged with that of the mirrored inputs under ``flip``."""

@@ -23,19 +23,6 @@ test_pipeline = [
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
-# tools/test.py --tta: mean of the image's and its mirror's softmax, then the one-object prior
-tta_model = dict(type='ObjectPriorTTAModel')
-tta_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='TestTimeAug', transforms=[
-        [dict(type='Resize', scale=img_size, keep_ratio=False)],
-        [dict(type='RandomFlip', prob=0.0, direction='horizontal'),
-         dict(type='RandomFlip', prob=1.0, direction='horizontal')],
-        [dict(type='LoadAnnotations')],
-        [dict(type='PackSegInputs')],
-    ]),
-]
-
 train_dataloader = dict(
     batch_size=8,
     num_workers=2,

@@ -1,0 +1,105 @@
+"""The config files are the truth: plain mmengine (``Config.fromfile`` + ``Runner.from_cfg``)
+builds the pipelines and sizes the tools run, and an unresolved 'auto' fails by name."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from smallseg.apis.train import build_train_cfg
+from smallseg.utils.config import LOADER_KEYS, head_losses
+from smallseg.utils.errors import UserError
+
+# every model config and the size its file writes into its pipelines and preprocessor
+SIZES = {
+    'configs/deeplabv3plus_r50.py': (128, 128),
+    'configs/deeplabv3plus_r50_pretrained.py': (256, 256),
+    'configs/deeplabv3plus_r50_seed.py': (256, 256),
+    'configs/unet_r34.py': (128, 128),
+    'configs/unet_r34_pretrained.py': (256, 256),
+    'configs/unet_r34_seed.py': (256, 256),
+}
+
+
+def test_every_model_config_is_listed() -> None:
+    assert sorted(SIZES) == sorted(str(p) for p in Path('configs').glob('*.py'))
+
+
+def sizes(cfg: Config) -> dict[str, list]:
+    """Every Resize scale of the three dataloaders and the preprocessor's size."""
+    out = {key: [tuple(t['scale']) for t in cfg[key].dataset.pipeline if t['type'] == 'Resize']
+           for key in LOADER_KEYS}
+    out['preprocessor'] = [tuple(cfg.model.data_preprocessor.size)]
+    return out
+
+
+def resolved(cfg: Config) -> Config:
+    """``cfg`` with its 'auto' values set as a training run could set them."""
+    for loss in head_losses(cfg.model):
+        if isinstance(loss.get('class_weight'), str):
+            loss.class_weight = [0.5, 1.0, 1.0]
+    for key in ('one_class', 'largest_object'):
+        if cfg.model.test_cfg.get(key) == 'auto':
+            cfg.model.test_cfg[key] = True
+    return cfg
+
+
+@pytest.mark.parametrize('config', sorted(SIZES))
+def test_plain_mmengine_builds_what_tools_train_runs(config: str, tiny_data: Path,
+                                                     tmp_path: Path) -> None:
+    plain = Config.fromfile(config)
+    expected = SIZES[config]
+    assert tuple(plain.img_size) == expected
+    assert sizes(plain) == {key: [expected] for key in (*LOADER_KEYS, 'preprocessor')}
+    tools, _ = build_train_cfg(config, work_dir=str(tmp_path / 'tools'),
+                               data_root=str(tiny_data), pretrained=None)
+    for key in LOADER_KEYS:  # the same pipelines, augmentation included
+        assert plain[key].dataset.pipeline == tools[key].dataset.pipeline, key
+    assert plain.model.data_preprocessor == tools.model.data_preprocessor
+    plain.work_dir = str(tmp_path / 'plain')
+    runner = Runner.from_cfg(resolved(plain))
+    assert tuple(runner.model.data_preprocessor.size) == expected
+
+
+@pytest.mark.parametrize('config, setting', [
+    ('configs/unet_r34.py', "class_weight='auto_sqrt'"),
+    ('configs/deeplabv3plus_r50.py', "model.test_cfg.one_class='auto'"),
+])
+def test_plain_mmengine_stops_at_an_unresolved_auto(config: str, setting: str,
+                                                    tmp_path: Path) -> None:
+    cfg = Config.fromfile(config)
+    cfg.work_dir = str(tmp_path)
+    with pytest.raises(UserError, match=f'{setting}.*tools/train.py') as error:
+        Runner.from_cfg(cfg)
+    assert 'or set' in str(error.value)
+
+
+def test_a_bare_img_size_that_sizes_nothing_is_an_error(tmp_path: Path) -> None:
+    config = tmp_path / 'bigger.py'
+    config.write_text(f"_base_ = ['{Path('configs/unet_r34.py').resolve()}']\n"
+                      'img_size = (512, 512)\n')
+    from smallseg.apis.config import load_config
+    with pytest.raises(UserError, match=r'img_size is \(512, 512\) but train_dataloader Resize '
+                                        r'is \(128, 128\)'):
+        load_config(config)
+    # the tools' convenience option sizes them all
+    cfg = load_config(config, {'img_size': (512, 512)})
+    assert sizes(cfg) == {key: [(512, 512)] for key in (*LOADER_KEYS, 'preprocessor')}
+
+
+def test_option_keys_follow_the_installed_runner_and_dataloader() -> None:
+    import inspect
+
+    from smallseg.apis.cfg_check import runner_keys
+    from smallseg.apis.config import load_config
+    assert set(inspect.signature(Runner.__init__).parameters) - {'self', 'cfg'} <= runner_keys()
+    config = 'configs/unet_r34.py'
+    # keys the Runner reads from its cfg, and torch DataLoader arguments, are accepted
+    cfg = load_config(config, {'model_wrapper_cfg': dict(type='MMDistributedDataParallel'),
+                               'train_dataloader.pin_memory': True})
+    assert cfg.model_wrapper_cfg.type == 'MMDistributedDataParallel'
+    for key in ('experiment_nam', 'train_dataloader.batch_sise'):
+        with pytest.raises(UserError, match=key.split('.')[-1]):
+            load_config(config, {key: 1})

@@ -21,10 +21,8 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from mmengine.config import Config
-from mmengine.logging import MMLogger
 
-from smallseg.apis import tracking
+from smallseg import tracking
 from smallseg.apis.test import build_test_cfg, evaluate
 from smallseg.apis.train import build_train_cfg, train
 
@@ -170,10 +168,14 @@ def api_server() -> Iterator[ThreadingHTTPServer]:
     server.server_close()
 
 
-def _point_at(monkeypatch: pytest.MonkeyPatch, host: str, secret: str = 'secret') -> None:
-    for name, value in (('CLEARML_API_HOST', host), ('CLEARML_WEB_HOST', host),
-                        ('CLEARML_FILES_HOST', host), ('CLEARML_API_ACCESS_KEY', 'key'),
-                        ('CLEARML_API_SECRET_KEY', secret)):
+def _point_at(host: str, secret: str = 'secret') -> dict[str, str]:
+    """The environment that points ClearML at ``host``."""
+    return dict(CLEARML_API_HOST=host, CLEARML_WEB_HOST=host, CLEARML_FILES_HOST=host,
+                CLEARML_API_ACCESS_KEY='key', CLEARML_API_SECRET_KEY=secret)
+
+
+def _env(monkeypatch: pytest.MonkeyPatch, values: dict[str, str]) -> None:
+    for name, value in values.items():
         monkeypatch.setenv(name, value)
 
 
@@ -193,7 +195,7 @@ def test_mode_resolution(clearml_home: Path, monkeypatch: pytest.MonkeyPatch,
     mode, server, warning = tracking.resolve_mode('auto')
     assert (mode, server.host, server.source, warning) == ('online', host, str(conf), None)
     # bad credentials (the environment wins over the file)
-    _point_at(monkeypatch, host, secret='wrong')
+    _env(monkeypatch, _point_at(host, secret='wrong'))
     mode, _, warning = tracking.resolve_mode('auto')
     assert mode == 'offline' and 'rejected the credentials' in warning
     # precedence: --clearml > $SMALLSEG_CLEARML > config
@@ -211,7 +213,7 @@ def test_silent_server_costs_seconds_not_minutes(clearml_home: Path,
     with socket.socket() as listener:  # accepts connections (backlog), never answers
         listener.bind(('127.0.0.1', 0))
         listener.listen(8)
-        _point_at(monkeypatch, f'http://127.0.0.1:{listener.getsockname()[1]}')
+        _env(monkeypatch, _point_at(f'http://127.0.0.1:{listener.getsockname()[1]}'))
         start = time.perf_counter()
         mode, _, warning = tracking.resolve_mode('auto')
         elapsed = time.perf_counter() - start
@@ -220,49 +222,90 @@ def test_silent_server_costs_seconds_not_minutes(clearml_home: Path,
     assert elapsed < 2 * tracking.CHECK_TIMEOUT_S + 2
 
 
-def test_server_lost_mid_run_switches_to_offline_keeping_everything(
-        clearml_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-        api_server: ThreadingHTTPServer, capfd: pytest.CaptureFixture) -> None:
-    from clearml import Task
-    if Task.is_offline():
-        pytest.skip('ClearML already went offline in this process (run this test first)')
-    _point_at(monkeypatch, f'http://127.0.0.1:{api_server.server_address[1]}')
-    MMLogger.get_instance(f'lost-{uuid.uuid4().hex}')  # the 'current' logger, on this capture
-    cfg = Config(dict(work_dir=str(tmp_path), clearml=dict(mode='auto', task_name='lost')))
-    tracker = tracking.tracker_for(cfg)
-    tracker.start('train')
-    assert tracker.mode == 'online'
-    tracker.log('params', 'Hyperparameters', {'lr': 0.1})
-    tracker.log('scalars', [('loss', 'train', 1.0, 1)])
-    api_server.shutdown()
-    api_server.server_close()
-    start = time.perf_counter()
-    tracker.check_server()  # what ClearMLHook does after each epoch
-    switch_s = time.perf_counter() - start
-    assert tracker.mode == 'offline'
-    tracker.log('scalars', [('loss', 'train', 0.5, 2)])
-    tracker.finish()
-    print(f'server lost: offline after {switch_s:.1f} s')
-    assert switch_s < 15
-    info = json.loads((tmp_path / tracking.TASK_FILE).read_text())
+LOST = """
+import json, os, sys, threading, time, uuid
+from http.server import ThreadingHTTPServer
+from mmengine.config import Config
+from mmengine.logging import MMLogger
+from test_clearml import _Api, _point_at
+from smallseg import tracking
+server = ThreadingHTTPServer(('127.0.0.1', 0), _Api)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+os.environ.update(_point_at(f'http://127.0.0.1:{server.server_address[1]}'))
+os.environ.pop(tracking.ENV_MODE)  # set to 'off' by conftest
+MMLogger.get_instance(f'lost-{uuid.uuid4().hex}')  # the 'current' logger
+cfg = Config(dict(work_dir=sys.argv[1], clearml=dict(mode='auto', task_name='lost')))
+tracker = tracking.tracker_for(cfg)
+tracker.start('train')
+online = tracker.mode
+tracker.log('params', 'Hyperparameters', {'lr': 0.1})
+tracker.log('scalars', [('loss', 'train', 1.0, 1)])
+server.shutdown()
+server.server_close()
+start = time.perf_counter()
+tracker.check_server()  # what ClearMLHook does after each epoch
+switch_s = time.perf_counter() - start
+after = tracker.mode
+tracker.log('scalars', [('loss', 'train', 0.5, 2)])
+tracker.finish()
+print('RESULT', json.dumps(dict(online=online, after=after, switch_s=switch_s)))
+"""
+
+
+def test_server_lost_mid_run_switches_to_offline_keeping_everything(tmp_path: Path) -> None:
+    # a fresh process: online logging needs one that never went offline
+    env = {k: v for k, v in os.environ.items() if not k.startswith(('CLEARML_', 'TRAINS_'))}
+    env.update(HOME=str(tmp_path), CLEARML_CONFIG_FILE=str(tmp_path / 'clearml.conf'),
+               PYTHONPATH=str(Path(__file__).parent))
+    (tmp_path / 'clearml.conf').write_text('')
+    env.pop(tracking.ENV_MODE, None)
+    work = tmp_path / 'work'
+    work.mkdir()
+    proc = subprocess.run([sys.executable, '-c', LOST, str(work)], capture_output=True,
+                          text=True, timeout=180, env=env, cwd=Path(__file__).parents[1])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.split('RESULT ')[-1])
+    print(f"server lost: offline after {result['switch_s']:.1f} s")
+    assert (result['online'], result['after']) == ('online', 'offline')
+    assert result['switch_s'] < 15
+    info = json.loads((work / tracking.TASK_FILE).read_text())
     assert info['mode'] == 'offline'
     _, task, events = read_session(Path(info['zip']))
     assert scalars(events)[('loss', 'train')] == {1: 1.0, 2: 0.5}  # before and after
     assert task['hyperparams']['Hyperparameters']['lr']['value'] == '0.1'
-    out = capfd.readouterr()
-    warnings = clearml_warnings(out.out + out.err)
+    warnings = clearml_warnings(proc.stdout + proc.stderr)
     assert len(warnings) == 1 and 'switching to offline' in warnings[0], warnings
+
+
+def test_clearml_internals_exist() -> None:
+    """The private ClearML names smallseg.tracking.session.clearml_internals uses (the
+    instance attributes are exercised by the lost-server and offline-run tests)."""
+    from clearml import Task
+    from clearml.backend_interface.base import InterfaceBase
+    assert isinstance(InterfaceBase.__dict__['_send'], classmethod)
+    assert '_offline_mode' in InterfaceBase.__dict__
+    for name in ('_report_subprocess_enabled', '_at_exit', '_Task__update_master_pid_task',
+                 '_Task__main_task', '_Task__forked_proc_main_pid'):
+        assert hasattr(Task, name), name
+    from clearml import logger
+    from clearml.backend_interface.metrics import interface
+    from clearml.backend_interface.task import Task as BackendTask, log
+    source = ''.join(inspect.getsource(m) for m in (Task, BackendTask, log, interface, logger))
+    for name in ('self._offline_dir', 'self._offline_output_models', 'self._dev_worker',
+                 'self._resource_monitor', 'self.__reporter', 'self._metrics_manager',
+                 'self._logger', '_offline_log_filename', '_task_handler', '_background_log'):
+        assert name in source, name
 
 
 RACE = """
 from clearml.backend_api import Session
 from clearml.backend_api.services import tasks
 from clearml.backend_interface.base import InterfaceBase
-from smallseg.apis import tracking_ops
-tracking_ops.patch_offline_retry_loop()
+from smallseg.tracking.session import clearml_internals
+clearml_internals(detach='lost')  # the patch, and the process goes offline
+InterfaceBase._offline_mode = False  # a request that checked before the switch
 session = object.__new__(Session)
-session._offline_mode = True  # the session went offline, InterfaceBase has not checked yet
-assert not InterfaceBase._offline_mode
+session._offline_mode = True  # the session went offline meanwhile
 print('result', InterfaceBase._send(session=session, req=tasks.GetByIdRequest(task='x')))
 """
 
@@ -285,12 +328,12 @@ def spy(host, *args, **kwargs):
     looked_up.append(host)
     return lookup(host, *args, **kwargs)
 socket.getaddrinfo = spy
-from smallseg.apis import tracking_ops
+from smallseg.tracking import session
 root = Path(sys.argv[1])
-task = tracking_ops.init_task('offline', None, None, dict(
-    project='p', name='n', tags=[], kind='train', freeze=str(root / 'requirements.txt')))
+task = session.init_task('offline', None, dict(
+    project='p', name='n', tags=[], kind='train'))
 task.get_logger().report_scalar('loss', 'train', 1.0, 0)
-tracking_ops.close_offline(task, root / 'offline' / task.id, 30.0)
+session.close_offline(task, root / 'offline' / task.id, 30.0)
 for thread in threading.enumerate():  # ClearML's helper threads: let them finish
     if thread is not threading.current_thread():
         thread.join(timeout=5.0)
@@ -319,7 +362,7 @@ def offline_run(tiny_data: Path, clearml_home: Path,
     info = train(cfg, info)  # closes the task: run_info.json is an artifact
     test_cfg = build_test_cfg(CONFIG, info['best_checkpoint'], data_root=str(tiny_data),
                               work_dir=str(work / 'test'),
-                              cfg_options={'model.data_preprocessor.size': (TINY, TINY),
+                              cfg_options={'img_size': (TINY, TINY),
                                            'clearml.mode': 'offline'})
     metrics = evaluate(test_cfg)  # logs into the training run's task (clearml_task.json)
     results = work / 'test_metrics.json'
@@ -410,7 +453,7 @@ def test_closed_port_costs_one_warning_and_seconds(
     off_s, _ = _timed_train(tiny_data, tmp_path / 'off', 'off')
     assert not (tmp_path / 'off' / 'clearml').exists()
     port = free_port()  # nobody listens there
-    _point_at(monkeypatch, f'http://127.0.0.1:{port}', secret='not-a-real-secret')
+    _env(monkeypatch, _point_at(f'http://127.0.0.1:{port}', secret='not-a-real-secret'))
     capfd.readouterr()
     closed_s, info = _timed_train(tiny_data, tmp_path / 'closed', 'auto')
     work = Path(info['work_dir'])
@@ -425,7 +468,7 @@ def test_closed_port_costs_one_warning_and_seconds(
     # the test run logs into the training run's (offline) task, with its own one warning
     metrics = evaluate(build_test_cfg(CONFIG, info['best_checkpoint'], data_root=str(tiny_data),
                                       work_dir=str(work / 'test'),
-                                      cfg_options={'model.data_preprocessor.size': (TINY, TINY)}))
+                                      cfg_options={'img_size': (TINY, TINY)}))
     tracking.finish_tracking()
     assert 0.0 <= metrics['mDice'] <= 1.0
     out = capfd.readouterr()

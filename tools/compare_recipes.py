@@ -7,7 +7,8 @@ val epoch) to ``<out>.md`` and ``<out>.json``. Logic: :mod:`smallseg.apis.recipe
 """
 import argparse
 
-from smallseg.apis import cli_entry, tracking
+from smallseg import tracking
+from smallseg.apis import cli_entry
 from smallseg.apis.cli import CfgOptionsAction
 from smallseg.apis.recipes import compare_recipes, write_recipes
 

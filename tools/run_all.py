@@ -8,7 +8,8 @@ other settings (recipe, epochs, data root, seed, time budget) is kept aside as
 """
 import argparse
 
-from smallseg.apis import cli_entry, tracking
+from smallseg import tracking
+from smallseg.apis import cli_entry
 from smallseg.apis.config import add_amp_arguments
 from smallseg.apis.pipeline import DEFAULT_MODELS, run_main_job
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from mmengine.dist import get_rank
 
-from smallseg.apis import cli_entry, tracking
+from smallseg import tracking
+from smallseg.apis import cli_entry
 from smallseg.apis.cli import CfgOptionsAction
 from smallseg.apis.config import add_amp_arguments
 from smallseg.apis.outputs import check_outputs

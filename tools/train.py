@@ -4,7 +4,8 @@ Arguments follow mmseg's tools/train.py; the logic is in :mod:`smallseg.apis.tra
 """
 import argparse
 
-from smallseg.apis import cli_entry, tracking
+from smallseg import tracking
+from smallseg.apis import cli_entry
 from smallseg.apis.cli import CfgOptionsAction
 from smallseg.apis.config import add_amp_arguments
 from smallseg.apis.train import build_train_cfg, train

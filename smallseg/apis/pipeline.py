@@ -13,7 +13,7 @@ from ..utils.errors import UserError
 from .results import read_results
 from .robust import resolve_resume
 from .test import build_test_cfg, evaluate, record_results
-from .tracking import finish_tracking
+from smallseg.tracking import finish_tracking
 from ..utils.run_info import RUN_INFO
 from .train import RUN_SETTINGS, SETTINGS_FILE, build_train_cfg, run_settings, train
 

@@ -23,7 +23,7 @@ from .pretrained import init_line, resolve_pretrained
 from .results import recipe_settings
 from .robust import (check_epochs, check_work_dir, clean_stale_temporaries, configure_randomness,
                      resolve_resume)
-from .tracking import finish_tracking
+from smallseg.tracking import finish_tracking
 from .validate import validate_dataset
 
 def build_train_cfg(config: str | Path, work_dir: Optional[str] = None,

@@ -1,6 +1,5 @@
-"""Where the ClearML server is and whether it answers, in seconds: credentials from the
-environment or clearml.conf, a login/ping with a short timeout, and :func:`bounded` calls.
-"""
+"""Where the ClearML server is (environment, then clearml.conf) and whether it answers, in
+seconds; :func:`bounded` runs a call with a time budget."""
 from __future__ import annotations
 
 import base64
@@ -8,18 +7,15 @@ import os
 import threading
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 CHECK_TIMEOUT_S = 3.0  # server check (login / ping), per socket operation
-# a lost server fails a request in seconds instead of ClearML's default 240 retries
-HTTP_RETRIES = dict(total=2, connect=2, read=2, redirect=2, status=2, backoff_factor=0.5)
 
 
 def bounded(fn: Callable[[], Any], budget: float, name: str = 'clearml-call') -> Any:
     """``fn()`` in a daemon thread: its result, its exception, or TimeoutError after ``budget``
-    seconds (the thread is then left behind and cannot block the run or its exit)."""
+    seconds (the thread is left behind and cannot block the run or its exit)."""
     box: dict[str, Any] = {}
 
     def run() -> None:
@@ -38,56 +34,42 @@ def bounded(fn: Callable[[], Any], budget: float, name: str = 'clearml-call') ->
     return box.get('value')
 
 
-@dataclass
-class Server:
-    """Where and as whom to log online."""
+class Server(NamedTuple):
+    """Where and as whom to log online (``source``: 'environment' or the config file)."""
     host: str
     access_key: str
     secret_key: str
-    source: str  # 'environment' or the config file
-
-
-def _config_file() -> Optional[Path]:
-    env = os.environ.get('CLEARML_CONFIG_FILE') or os.environ.get('TRAINS_CONFIG_FILE')
-    if env:
-        return Path(env).expanduser()
-    for name in ('~/clearml.conf', '~/trains.conf'):
-        path = Path(name).expanduser()
-        if path.is_file():
-            return path
-    return None
+    source: str
 
 
 def find_server() -> Optional[Server]:
     """The configured server and credentials (environment first, then clearml.conf), or None."""
-    env = {k: os.environ.get(f'CLEARML_API_{k}') or os.environ.get(f'TRAINS_API_{k}')
-           for k in ('HOST', 'ACCESS_KEY', 'SECRET_KEY')}
+    env = {k: os.environ.get(f'CLEARML_API_{k}') for k in ('HOST', 'ACCESS_KEY', 'SECRET_KEY')}
+    path = Path(os.environ.get('CLEARML_CONFIG_FILE') or '~/clearml.conf').expanduser()
     api: dict = {}
-    path = _config_file()
-    if path is not None and path.is_file():
+    if path.is_file():
         from clearml.utilities.pyhocon import ConfigFactory
         api = ConfigFactory.parse_file(str(path)).get('api', {}) or {}
     creds = api.get('credentials', {}) or {}
-    key = env['ACCESS_KEY'] or creds.get('access_key')
-    secret = env['SECRET_KEY'] or creds.get('secret_key')
+    key, secret = env['ACCESS_KEY'] or creds.get('access_key'), env['SECRET_KEY'] or creds.get(
+        'secret_key')
     if not (key and secret):
         return None
     host = env['HOST'] or api.get('api_server') or api.get('host') or 'https://api.clear.ml'
-    source = 'environment' if env['ACCESS_KEY'] else str(path)
-    return Server(str(host).rstrip('/'), str(key), str(secret), source)
+    return Server(str(host).rstrip('/'), str(key), str(secret),
+                  'environment' if env['ACCESS_KEY'] else str(path))
 
 
-def check_server(server: Server, login: bool = True, timeout: float = CHECK_TIMEOUT_S
-                 ) -> Optional[str]:
+def check_server(server: Server, login: bool = True) -> Optional[str]:
     """None when the server answers (``login``: and accepts the credentials), else why not."""
     headers = {'Content-Type': 'application/json'}
     if login:
         token = base64.b64encode(f'{server.access_key}:{server.secret_key}'.encode()).decode()
         headers['Authorization'] = f'Basic {token}'
     url = f"{server.host}/{'auth.login' if login else 'debug.ping'}"
-    request = urllib.request.Request(url, data=b'{}', headers=headers, method='POST')
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, b'{}', headers, method='POST'),
+                                    timeout=CHECK_TIMEOUT_S) as response:
             response.read(1 << 16)
         return None
     except urllib.error.HTTPError as exc:
@@ -96,5 +78,5 @@ def check_server(server: Server, login: bool = True, timeout: float = CHECK_TIME
         return None if (not login and exc.code < 500) else f'answered HTTP {exc.code}'
     except urllib.error.URLError as exc:
         return f'is not reachable ({getattr(exc.reason, "strerror", None) or exc.reason})'
-    except (TimeoutError, OSError) as exc:
+    except OSError as exc:  # TimeoutError included
         return f'is not reachable ({exc or type(exc).__name__})'

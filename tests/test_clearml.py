@@ -393,6 +393,8 @@ def test_offline_session_holds_the_whole_run(offline_run: dict,
     props = task['hyperparams']['properties']
     assert {'git_commit', 'git_dirty', 'host', 'python', 'torch', 'cpu_count'} <= set(props)
     assert 'torch==' in task['script']['requirements']['pip']  # pip freeze
+    assert (task['script']['version_num'] or 'unknown') == props['git_commit']['value']
+    assert not re.search(r'//[^/@]*@', task['script']['repository'])  # no user:token@
     # per-epoch scalars: train loss, learning rate, val mDice, per-class val Dice/IoU
     curves = scalars(events)
     assert set(curves[('loss', 'train')]) == {1}

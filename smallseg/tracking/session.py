@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import platform
+import re
 import shutil
 import socket
 import subprocess
@@ -59,7 +60,8 @@ def init_task(mode: str, continue_id: Optional[str], settings: dict) -> Any:
     if settings['kind'] == 'train' or not continue_id:
         commit = _git('rev-parse', 'HEAD')
         task.update_task({'script': {
-            'repository': _git('remote', 'get-url', 'origin'), 'version_num': commit,
+            'repository': re.sub(r'//[^/@]*@', '//', _git('remote', 'get-url', 'origin')),
+            'version_num': commit,
             'branch': _git('rev-parse', '--abbrev-ref', 'HEAD'), 'requirements': {'pip': '\n'.join(
                 sorted({f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions()
                         if d.metadata['Name']}, key=str.lower))}}})

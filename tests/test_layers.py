@@ -38,7 +38,8 @@ def imports_of(path: Path, modules: set[str], root: Path = PACKAGE) -> set[str]:
         for target in targets:
             while target and target not in modules:
                 target = target.rpartition('.')[0]
-            if target.startswith('smallseg') and target != name:
+            # a module's own parent packages are imported before it, never because of it
+            if target.startswith('smallseg') and not (name + '.').startswith(target + '.'):
                 found.add(target)
     return found
 

@@ -69,8 +69,11 @@ def test_test_unreadable_checkpoint(tiny_data: Path, tmp_path: Path, content: by
 def test_test_checkpoint_of_other_model(tiny_data: Path, tmp_path: Path) -> None:
     from mmengine.config import Config
     from mmseg.registry import MODELS
+
+    from smallseg.apis.test import settle_auto
     cfg = Config.fromfile('configs/unet_r34.py')
     cfg.model.backbone.init_cfg = None
+    settle_auto(cfg, None)  # 'auto' values as tools/test.py settles them without a record
     ckpt = tmp_path / 'unet.pth'
     torch.save({'state_dict': MODELS.build(cfg.model).state_dict(), 'meta': {}}, ckpt)
     proc = run_tool('tools/test.py', 'configs/deeplabv3plus_r50.py', str(ckpt), '--data-root',

@@ -24,6 +24,7 @@ from smallseg.apis.config import load_config
 from smallseg.utils.errors import UserError
 from smallseg.apis.pretrained import resolve_pretrained
 from smallseg.apis.recipes import recipe_of
+from smallseg.apis.test import settle_auto
 from smallseg.apis.train import build_train_cfg, train
 from smallseg.apis.weights import TORCHVISION_FILES, WeightsError, hub_checkpoint_dir
 
@@ -43,6 +44,7 @@ def fake_imagenet_resnet34(path: Path, config: str = 'configs/unet_r34.py') -> d
 
 
 def build_model(cfg: Config) -> torch.nn.Module:
+    settle_auto(cfg, None)  # 'auto' values as test and inference settle them without a record
     model = MODELS.build(cfg.model)
     model.init_weights()
     return model
@@ -243,6 +245,7 @@ def test_finetune_config_builds(config: str) -> None:
     assert tuple(cfg.model.data_preprocessor.size) == (256, 256)
     scratch = load_config(config.replace('_pretrained', ''))
     assert cfg.train_cfg.max_epochs < scratch.train_cfg.max_epochs
+    settle_auto(cfg, None)  # 'auto' values as test and inference settle them without a record
     model = MODELS.build(cfg.model)
     groups = build_optim_wrapper(model, cfg.optim_wrapper).optimizer.param_groups
     backbone = {id(p) for p in model.backbone.parameters()}

@@ -42,10 +42,12 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from mmseg.registry import MODELS
 
     from smallseg.apis.config import load_config
+    from smallseg.apis.test import settle_auto
     init_default_scope('mmseg')
     ckpt = tmp_path_factory.mktemp('ckpt') / 'tiny.pth'
-    torch.save({'state_dict': MODELS.build(load_config(TINY_CFG).model).state_dict(),
-                'meta': {}}, ckpt)
+    cfg = load_config(TINY_CFG)
+    settle_auto(cfg, None)  # 'auto' values as tools/test.py settles them without a record
+    torch.save({'state_dict': MODELS.build(cfg.model).state_dict(), 'meta': {}}, ckpt)
     return ckpt
 
 

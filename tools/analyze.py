@@ -15,7 +15,7 @@ from pathlib import Path
 
 from smallseg.analysis import plot_training_curves, run_error_analysis
 from smallseg.apis import UserError, cli_entry
-from smallseg.apis.cli import CfgOptionsAction
+from smallseg.apis.cli import add_common_arguments
 from smallseg.apis.config import default_work_dir
 
 
@@ -24,17 +24,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('config', help='the config the model was trained with')
     parser.add_argument('checkpoint', nargs='?', help='checkpoint (default: best_*.pth of '
                         'the work dir)')
-    parser.add_argument('--data-root', help='dataset root (img/<split>, labels/<split>)')
-    parser.add_argument('--work-dir', help='training work dir (default: the checkpoint\'s '
-                        'folder, else work_dirs/<config name>)')
+    add_common_arguments(parser, work_dir='training work dir (default: the checkpoint\'s '
+                                          'folder, else work_dirs/<config name>)')
     parser.add_argument('--out', help='pictures folder (default: supplementary/viz/<name>)')
     parser.add_argument('--split', choices=['val', 'test'], default='test')
     parser.add_argument('--batch-size', type=int, default=4)
     parser.add_argument('--device', help="'cpu' or 'cuda:0' (default: cuda if present)")
     parser.add_argument('--no-curves', dest='curves', action='store_false',
                         help='skip the training curves')
-    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
-                        help='override config settings: KEY=VALUE pairs after CONFIG')
     return parser.parse_args()
 
 

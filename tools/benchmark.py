@@ -8,14 +8,14 @@ import json
 from pathlib import Path
 
 from smallseg.apis import cli_entry
-from smallseg.apis.cli import CfgOptionsAction
+from smallseg.apis.cli import add_common_arguments
 from smallseg.benchmark import format_table, run_benchmark
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Benchmark training and inference speed')
     parser.add_argument('config', help='config file')
-    parser.add_argument('--data-root', default='data/default', help='dataset root')
+    add_common_arguments(parser, data_root=dict(default='data/default', help='dataset root'))
     parser.add_argument('--steps', type=int, default=5, help='timed steps (median)')
     parser.add_argument('--warmup', type=int, default=2, help='untimed warm-up steps')
     parser.add_argument('--batch-size', type=int, help='override the train batch size')
@@ -25,7 +25,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--no-baseline', action='store_true',
                         help='skip the stock mmseg baseline')
     parser.add_argument('--out', default='benchmarks/results.json', help='JSON output')
-    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction)
     return parser.parse_args()
 
 

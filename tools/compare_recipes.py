@@ -9,7 +9,7 @@ import argparse
 
 from smallseg import tracking
 from smallseg.apis import cli_entry
-from smallseg.apis.cli import CfgOptionsAction
+from smallseg.apis.cli import add_common_arguments
 from smallseg.apis.recipes import compare_recipes, write_recipes
 
 DEFAULT_CONFIGS = ['configs/deeplabv3plus_r50_seed.py', 'configs/deeplabv3plus_r50.py',
@@ -20,9 +20,12 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train recipes and compare them on val')
     parser.add_argument('configs', nargs='*', default=DEFAULT_CONFIGS,
                         help='configs to compare (default: both models, seed and default)')
-    parser.add_argument('--data-root', required=True, help='dataset root')
-    parser.add_argument('--work-dir', default='work_dirs/recipes',
-                        help='runs go to WORK_DIR/<config name> (default: work_dirs/recipes)')
+    add_common_arguments(
+        parser, work_dir=dict(default='work_dirs/recipes',
+                              help='runs go to WORK_DIR/<config name> (default: '
+                                   'work_dirs/recipes)'),
+        data_root=dict(required=True, help='dataset root'),
+        cfg_options='override settings of every config, as in tools/train.py', clearml=True)
     parser.add_argument('--time-budget', type=float, metavar='MIN',
                         help='training minutes per config (max_epochs and the LR decay fitted '
                              'to them)')
@@ -33,9 +36,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--out', default='results/recipes',
                         help='writes OUT.md and OUT.json (default: results/recipes)')
     parser.add_argument('--title', default='', help='a line above the table in OUT.md')
-    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
-                        help='override settings of every config, as in tools/train.py')
-    tracking.add_argument(parser)
     return parser.parse_args()
 
 

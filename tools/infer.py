@@ -8,7 +8,7 @@ images are accepted; unreadable files are skipped with a warning. Logic:
 import argparse
 
 from smallseg.apis import cli_entry
-from smallseg.apis.cli import CfgOptionsAction
+from smallseg.apis.cli import add_common_arguments
 from smallseg.apis.infer import run_inference
 
 
@@ -24,9 +24,8 @@ def parse_args() -> argparse.Namespace:
                         help='write the index masks only')
     parser.add_argument('--no-progress', dest='progress', action='store_false',
                         help='no progress bar')
-    parser.add_argument('--data-root', help='ignored (accepted for symmetry with the other tools)')
-    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
-                        help='override config settings: KEY=VALUE pairs after CONFIG')
+    add_common_arguments(parser, data_root='ignored (accepted for symmetry with the other '
+                                           'tools)')
     return parser.parse_args()
 
 

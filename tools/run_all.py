@@ -10,6 +10,7 @@ import argparse
 
 from smallseg import tracking
 from smallseg.apis import cli_entry
+from smallseg.apis.cli import add_common_arguments
 from smallseg.apis.config import add_amp_arguments
 from smallseg.apis.pipeline import DEFAULT_MODELS, run_main_job
 
@@ -18,10 +19,11 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train and test both models end to end')
     parser.add_argument('--configs', nargs='+', default=list(DEFAULT_MODELS),
                         help='model configs to train and test')
-    parser.add_argument('--data-root', default='data/default',
-                        help='dataset root; the default dataset is generated there if missing')
-    parser.add_argument('--work-dir', default='work_dirs',
-                        help='parent of the per-model work dirs')
+    add_common_arguments(
+        parser, work_dir=dict(default='work_dirs', help='parent of the per-model work dirs'),
+        data_root=dict(default='data/default',
+                       help='dataset root; the default dataset is generated there if missing'),
+        cfg_options=False, clearml=True)
     parser.add_argument('--results', default='results.json', help='results file to write')
     parser.add_argument('--epochs', type=int, help='override max_epochs (e.g. a quick run)')
     parser.add_argument('--time-budget', type=float, metavar='MIN',
@@ -37,7 +39,6 @@ def parse_args() -> argparse.Namespace:
                         help='skip error-analysis pictures, curves and comparison tables')
     parser.add_argument('--no-pretrained', dest='pretrained', action='store_const', const=None,
                         default='config', help='train the encoders from scratch')
-    tracking.add_argument(parser)
     return parser.parse_args()
 
 

@@ -10,7 +10,7 @@ from mmengine.dist import get_rank
 
 from smallseg import tracking
 from smallseg.apis import cli_entry
-from smallseg.apis.cli import CfgOptionsAction
+from smallseg.apis.cli import add_common_arguments
 from smallseg.apis.config import add_amp_arguments
 from smallseg.apis.outputs import check_outputs
 from smallseg.apis.test import (build_test_cfg, class_table, evaluate, output_paths,
@@ -21,10 +21,10 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Evaluate a segmentor')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
+    add_common_arguments(parser, work_dir='the dir to save evaluation logs', launcher=True,
+                         clearml=True)
     parser.add_argument('--split', choices=['val', 'test'], default='test',
                         help='which split to evaluate (default: test)')
-    parser.add_argument('--work-dir', help='the dir to save evaluation logs')
-    parser.add_argument('--data-root', help='dataset root (img/<split>, labels/<split>)')
     parser.add_argument('--out', help='file (.json) or dir for the metrics JSON, the '
                         'per-image CSV and the confusion-matrix PNG')
     parser.add_argument('--show-dir', help='save painted predictions to this dir')
@@ -34,12 +34,6 @@ def parse_args() -> argparse.Namespace:
                         help='results file to update (default: results.json)')
     parser.add_argument('--model-name', help='key in results.json (default: config name)')
     add_amp_arguments(parser)
-    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
-                        help='override config settings: KEY=VALUE pairs after CONFIG')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    tracking.add_argument(parser)
     return parser.parse_args()
 
 

@@ -6,7 +6,7 @@ import argparse
 
 from smallseg import tracking
 from smallseg.apis import cli_entry
-from smallseg.apis.cli import CfgOptionsAction
+from smallseg.apis.cli import add_common_arguments
 from smallseg.apis.config import add_amp_arguments
 from smallseg.apis.train import build_train_cfg, train
 
@@ -14,8 +14,8 @@ from smallseg.apis.train import build_train_cfg, train
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train a segmentor')
     parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='the dir to save logs and models')
-    parser.add_argument('--data-root', help='dataset root (img/<split>, labels/<split>)')
+    add_common_arguments(parser, work_dir='the dir to save logs and models', launcher=True,
+                         clearml=True)
     parser.add_argument('--resume', action='store_true',
                         help='resume from the latest checkpoint in the work dir')
     add_amp_arguments(parser)
@@ -37,12 +37,6 @@ def parse_args() -> argparse.Namespace:
                              '(default: stop and list them)')
     parser.add_argument('--no-validate', dest='validate', action='store_false',
                         help='do not check the dataset before training')
-    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
-                        help='override config settings: KEY=VALUE pairs after CONFIG')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    tracking.add_argument(parser)
     return parser.parse_args()
 
 

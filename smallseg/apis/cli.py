@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Union
 
 from mmengine.config import DictAction
 
@@ -39,8 +39,47 @@ class CfgOptionsAction(DictAction):
 def add_cfg_options_argument(parser: argparse.ArgumentParser, **kwargs: Any) -> None:
     """``--cfg-options KEY=VALUE ...`` (dest ``cfg_options``) parsed by
     :class:`CfgOptionsAction`."""
-    kwargs.setdefault('help', 'override config settings, KEY=VALUE pairs after CONFIG')
+    kwargs.setdefault('help', 'override config settings: KEY=VALUE pairs after CONFIG')
     parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, **kwargs)
 
 
-__all__ = ['CfgOptionsAction', 'add_cfg_options_argument']
+DATA_ROOT_HELP = 'dataset root (img/<split>, labels/<split>)'
+LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+Spec = Union[str, dict, None]
+
+
+def _kwargs(spec: Spec) -> dict:
+    return dict(help=spec) if isinstance(spec, str) else dict(spec)
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, work_dir: Spec = None,
+                         data_root: Spec = DATA_ROOT_HELP, cfg_options: Spec = None,
+                         launcher: bool = False, clearml: bool = False) -> None:
+    """The options the tools share, with mmseg's names.
+
+    Args:
+        parser: The tool's parser.
+        work_dir: ``--work-dir``: its help text, or a dict of ``add_argument`` keywords
+            (``default``, ``required``, ``help``); None leaves it out.
+        data_root: ``--data-root``, likewise.
+        cfg_options: ``--cfg-options`` (:func:`add_cfg_options_argument`): its help text or
+            keywords; False leaves it out, None gives the usual help.
+        launcher: ``--launcher`` and ``--local_rank`` (``--local-rank``), for several
+            processes (tools/dist_train.sh).
+        clearml: ``--clearml`` (dest ``clearml``; give it to ``tracking.set_mode``).
+    """
+    if work_dir is not None:
+        parser.add_argument('--work-dir', **_kwargs(work_dir))
+    if data_root is not None:
+        parser.add_argument('--data-root', **_kwargs(data_root))
+    if cfg_options is not False:
+        add_cfg_options_argument(parser, **_kwargs(cfg_options or {}))
+    if launcher:
+        parser.add_argument('--launcher', choices=LAUNCHERS, default='none', help='job launcher')
+        parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    if clearml:
+        from smallseg import tracking
+        tracking.add_argument(parser)
+
+
+__all__ = ['CfgOptionsAction', 'add_cfg_options_argument', 'add_common_arguments']

@@ -24,6 +24,10 @@ def load_config(path: str | Path, cfg_options: Optional[dict] = None) -> Config:
     except Exception as exc:  # syntax errors, missing _base_ files
         reason = ' '.join(str(exc).split()) or type(exc).__name__
         raise UserError(f'cannot read config {path}: {type(exc).__name__}: {reason}') from exc
+    # the file must size what its img_size says (single sizes may then change by option;
+    # --cfg-options img_size=... resizes them all, below)
+    if 'img_size' not in (cfg_options or {}):
+        check_img_size(cfg, path)
     if cfg_options:
         check_option_keys(cfg, cfg_options)  # mmengine would add unknown keys silently
         try:
@@ -33,10 +37,8 @@ def load_config(path: str | Path, cfg_options: Optional[dict] = None) -> Config:
         # the bases' variables are already resolved into the dataloaders: propagate them
         if 'data_root' in cfg_options:
             set_data_root(cfg, cfg_options['data_root'])
-    # the config file writes its sizes itself; --cfg-options img_size=... resizes them all
     if cfg_options and 'img_size' in cfg_options:
         set_img_size(cfg, cfg_options['img_size'])
-    check_img_size(cfg, path)
     check_types(cfg)  # a misspelt type would fail later, inside mmengine, with a traceback
     return cfg
 

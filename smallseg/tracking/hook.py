@@ -11,6 +11,7 @@ from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
 
 from smallseg.utils.checkpoint import epoch_from_name
+from smallseg.utils.palette import colorize, make_palette
 
 from .backend import encode_png, metric_rows, numbers
 
@@ -101,8 +102,8 @@ class ClearMLHook(Hook):
         self._log_pictures(runner, tracker, 'test', step)
 
     def _log_pictures(self, runner: Any, tracker: Any, split: str, step: int) -> None:
-        palette = np.asarray(_meta(runner, split, 'palette') or [[0, 0, 0], [230, 25, 75], [
-            60, 180, 75], [255, 225, 25], [0, 130, 200]], np.uint8)[:255]
+        classes = _meta(runner, split, 'classes') or ()
+        palette = make_palette(len(classes), _meta(runner, split, 'palette'))
         for img_path, truth, pred in self._samples:
             try:
                 picture = side_by_side(img_path, truth, pred, palette)
@@ -126,17 +127,15 @@ class ClearMLHook(Hook):
 
 def side_by_side(img_path: str, truth: np.ndarray, pred: np.ndarray,
                  palette: np.ndarray, height: int = 256) -> np.ndarray:
-    """image | truth | prediction (RGB, masks in the dataset's palette, ignored pixels grey),
-    at most ``height`` pixels high."""
+    """image | truth | prediction (RGB, masks in the dataset's palette, ignored pixels in
+    :data:`~smallseg.utils.palette.IGNORE_COLOR`), at most ``height`` pixels high."""
     import cv2
     image = cv2.imread(str(img_path), cv2.IMREAD_COLOR)
     if image is None:
         raise OSError(f'cannot read {img_path}')
     h, w = truth.shape
-    table = np.full((256, 3), 128, np.uint8)
-    table[:len(palette)] = palette
     panels = [cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)[..., ::-1]] + [
-        table[m.astype(np.int64).clip(0, 255)] for m in (truth, pred)]
+        colorize(m.astype(np.int64), palette) for m in (truth, pred)]
     size = (max(1, round(w * height / h)), height) if h > height else (w, h)
     gap = np.full((size[1], 4, 3), 255, np.uint8)
     return np.concatenate([x for p in panels for x in (cv2.resize(

@@ -352,6 +352,31 @@ def test_offline_session_sends_nothing_to_the_network(tmp_path: Path) -> None:
     assert list((tmp_path / 'offline').glob('*.zip')), 'no offline session was written'
 
 
+RANDOM_STATE = """
+import numpy as np, torch
+from smallseg.tracking import session
+def draw():  # python's random is left out: ClearML draws from it (ids), it does not reseed it
+    return float(np.random.rand()), float(torch.rand(1))
+def seed():
+    np.random.seed(7), torch.manual_seed(7)
+seed()
+expected = draw()
+seed()
+session.init_task('offline', None, dict(project='p', name='n', tags=[], kind='train'))
+print('same draws', draw() == expected)
+"""
+
+
+def test_a_task_leaves_the_random_state_alone(tmp_path: Path) -> None:
+    # ClearML's Task.init reseeds the global generators, so unseeded runs after it repeated
+    env = {k: v for k, v in os.environ.items() if not k.startswith(('CLEARML_', 'TRAINS_'))}
+    env['CLEARML_CACHE_DIR'] = str(tmp_path)
+    proc = subprocess.run([sys.executable, '-c', RANDOM_STATE], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert 'same draws True' in proc.stdout.splitlines(), proc.stdout[-1000:]
+
+
 # -- a real run, offline ------------------------------------------------------------------------
 @pytest.fixture(scope='module')
 def offline_run(tiny_data: Path, clearml_home: Path,

@@ -47,6 +47,9 @@ def init_task(mode: str, continue_id: Optional[str], settings: dict) -> Any:
     elif Task.is_offline():
         raise RuntimeError('this process already logs offline')
     clearml_internals()
+    # Task.init would reseed random, numpy and torch with one fixed seed: every unseeded run
+    # after it would draw the same seed; the run's seeding stays mmengine's (randomness)
+    Task.set_random_seed(None)
     task = Task.init(
         project_name=settings['project'], task_name=settings['name'], tags=settings['tags'],
         task_type='training' if settings['kind'] == 'train' or continue_id else 'testing',

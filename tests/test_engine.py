@@ -1,11 +1,19 @@
 """Mixed precision switch, the CPU autocast optimiser wrapper and the channels-last hook."""
 from __future__ import annotations
 
+import os
+import threading
+from functools import partial
+from pathlib import Path
+
+import pytest
 import torch
 from mmengine.config import Config
+from mmengine.fileio import get_file_backend
 from mmengine.optim import build_optim_wrapper
 
 from smallseg.apis.config import configure_amp, cpu_has_native_bf16
+from smallseg.engine import atomic_io
 from smallseg.hooks import ChannelsLastHook
 
 
@@ -58,3 +66,31 @@ def test_channels_last_hook_converts_conv_weights() -> None:
     model2 = torch.nn.Conv2d(3, 8, 3)
     ChannelsLastHook(enabled=False).before_run(_Runner(model2))
     assert not model2.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_checkpoint_writes_run_in_order_in_a_background_thread(tmp_path: Path) -> None:
+    backend = get_file_backend(str(tmp_path))
+    assert isinstance(backend, atomic_io.AtomicLocalBackend)
+    with atomic_io.deferred_puts() as jobs:
+        backend.put(b'weights', tmp_path / 'a.pth')
+    assert not (tmp_path / 'a.pth').exists()  # recorded, not written
+    done: list[tuple[str, bool]] = []
+    jobs.append(lambda: done.append((threading.current_thread().name,
+                                     (tmp_path / 'a.pth').is_file())))
+    atomic_io.write_in_background(jobs)
+    atomic_io.wait_for_writes()
+    assert (tmp_path / 'a.pth').read_bytes() == b'weights'
+    assert done == [('checkpoint-writer', True)]  # in the writer thread, after the put
+    backend.put(b'now', tmp_path / 'b.pth')  # outside deferred_puts: written at once
+    assert (tmp_path / 'b.pth').read_bytes() == b'now'
+
+
+def test_a_failed_background_write_surfaces_at_the_next_wait(tmp_path: Path) -> None:
+    (tmp_path / f'c.pth.tmp{os.getpid()}').symlink_to('/dev/full')  # a real ENOSPC
+    atomic_io.write_in_background([partial(atomic_io.atomic_write, tmp_path / 'c.pth',
+                                           bytes(2 ** 16))])
+    with pytest.raises(atomic_io.SaveError, match=r'^cannot save checkpoint .*c\.pth '
+                       r'\(No space left on device\); nothing was written'):
+        atomic_io.wait_for_writes()
+    atomic_io.wait_for_writes()  # reported once
+    assert not (tmp_path / 'c.pth').exists()

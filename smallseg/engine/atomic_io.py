@@ -13,8 +13,11 @@ from __future__ import annotations
 import errno
 import os
 import os.path as osp
+import threading
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
-from typing import Union
+from typing import Callable, Iterator, Optional, Union
 
 from mmengine.fileio.backends import LocalBackend, register_backend
 
@@ -80,9 +83,17 @@ def atomic_write(path: Union[str, Path], data: Union[bytes, str],
 
 
 class AtomicLocalBackend(LocalBackend):
-    """mmengine's local backend with atomic :meth:`put` / :meth:`put_text`."""
+    """mmengine's local backend with atomic :meth:`put` / :meth:`put_text`.
+
+    Inside :func:`deferred_puts`, :meth:`put` records the write instead of doing it.
+    """
+
+    deferred: Optional[list[Callable[[], None]]] = None
 
     def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
+        if AtomicLocalBackend.deferred is not None:
+            AtomicLocalBackend.deferred.append(partial(atomic_write, filepath, obj))
+            return
         atomic_write(filepath, obj)
 
     def put_text(self, obj: str, filepath: Union[str, Path], encoding: str = 'utf-8') -> None:
@@ -96,3 +107,52 @@ def install() -> None:
     for key, backend in list(mmio.backend_instances.items()):
         if type(backend) is LocalBackend:  # cached before the switch
             del mmio.backend_instances[key]
+
+
+@contextmanager
+def deferred_puts() -> Iterator[list[Callable[[], None]]]:
+    """Collect the writes of local ``put`` calls (a checkpoint's bytes, already serialised)
+    as jobs for :func:`write_in_background` instead of writing them."""
+    jobs: list[Callable[[], None]] = []
+    AtomicLocalBackend.deferred = jobs
+    try:
+        yield jobs
+    finally:
+        AtomicLocalBackend.deferred = None
+
+
+class _Writer:
+    """The one background write in flight: its thread and the error it ended with."""
+
+    thread: Optional[threading.Thread] = None
+    error: Optional[BaseException] = None
+
+
+def _run(jobs: list[Callable[[], None]]) -> None:
+    try:
+        for job in jobs:
+            job()
+    except BaseException as exc:  # handed to the main thread by wait_for_writes()
+        _Writer.error = exc
+
+
+def write_in_background(jobs: list[Callable[[], None]]) -> None:
+    """Run ``jobs`` in order in a thread, after the previous background jobs have finished.
+
+    Training goes on while a checkpoint is written and synced to disk. The thread is not a
+    daemon, so the interpreter finishes the write before it exits; a kill leaves the previous
+    files, as every job is an atomic write, a ``last_checkpoint`` update or a removal.
+    """
+    wait_for_writes()
+    _Writer.thread = threading.Thread(target=_run, args=(jobs,), name='checkpoint-writer')
+    _Writer.thread.start()
+
+
+def wait_for_writes() -> None:
+    """Wait for the background write in flight; raise its error (a :class:`SaveError`)."""
+    if _Writer.thread is not None:
+        _Writer.thread.join()
+        _Writer.thread = None
+    error, _Writer.error = _Writer.error, None
+    if error is not None:
+        raise error

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import os.path as osp
 from contextlib import contextmanager
-from typing import Iterator
+from functools import partial
+from typing import Callable, Iterator, Optional
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
 from mmseg.registry import HOOKS
 
-from smallseg.engine.atomic_io import atomic_write
+from smallseg.engine.atomic_io import (atomic_write, deferred_puts, wait_for_writes,
+                                       write_in_background)
 
 LAST_CHECKPOINT = 'last_checkpoint'
 
@@ -45,30 +47,48 @@ class SafeCheckpointHook(CheckpointHook):
     disk in between leaves nothing to resume from, or a ``last_checkpoint`` naming a deleted
     file. Here the new file is written first (atomically, see :mod:`smallseg.engine.atomic_io`),
     then ``last_checkpoint`` is replaced atomically, and only then are old files removed.
-    Arguments are :class:`CheckpointHook`'s.
+
+    The writes run in a background thread (:func:`~smallseg.engine.atomic_io.write_in_background`)
+    while validation or the next epoch goes on; the next save and the end of training wait
+    for them. ``background=False`` writes in the training thread.
+
+    Args:
+        background (bool): Write checkpoints in a background thread. Defaults to True.
+        **kwargs: :class:`CheckpointHook` arguments.
     """
 
+    def __init__(self, background: bool = True, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.background = background
+
     @contextmanager
-    def _removals_after_save(self) -> Iterator[None]:
+    def _removals_after_save(self, after_put: Optional[list[Callable[[], None]]] = None
+                             ) -> Iterator[None]:
+        """Save with the removals the body asks for done last: the writes, then the
+        ``after_put`` jobs, then the removals, in a background thread when ``background``."""
+        wait_for_writes()  # the previous save is on disk; its error surfaces here
         backend = self.file_backend
         proxy = _DeferRemoval(backend)
         self.file_backend = proxy
         try:
-            yield
+            with deferred_puts() as jobs:
+                yield
         finally:
             self.file_backend = backend
         keep = {self.last_ckpt, getattr(self, 'best_ckpt_path', None),
                 *getattr(self, 'best_ckpt_path_dict', {}).values()}
-        for how, path in proxy.removed:  # only reached when the saves succeeded
-            if path in keep:
-                continue
-            if how == 'remove' and backend.isfile(path):
-                backend.remove(path)
-            elif how == 'rmtree' and backend.isdir(path):
-                backend.rmtree(path)
+        jobs += after_put or []
+        jobs += [partial(_remove, backend, how, path)
+                 for how, path in proxy.removed if path not in keep]
+        if self.background:
+            write_in_background(jobs)
+        else:
+            for job in jobs:
+                job()
 
     def _save_checkpoint_with_step(self, runner, step, meta):
-        with self._removals_after_save():
+        after_put: list[Callable[[], None]] = []
+        with self._removals_after_save(after_put):
             if self.max_keep_ckpts > 0 and not (
                     self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
                 if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
@@ -88,8 +108,21 @@ class SafeCheckpointHook(CheckpointHook):
                 save_param_scheduler=self.save_param_scheduler, meta=meta,
                 by_epoch=self.by_epoch, backend_args=self.backend_args, **self.args)
             if is_main_process():
-                write_last_checkpoint(runner.work_dir, self.last_ckpt)
+                after_put.append(partial(write_last_checkpoint, runner.work_dir,
+                                         self.last_ckpt))
 
     def _save_best_checkpoint(self, runner, metrics) -> None:
         with self._removals_after_save():
             super()._save_best_checkpoint(runner, metrics)
+
+    def after_train(self, runner) -> None:
+        wait_for_writes()  # the best and last checkpoints are on disk when training returns
+        super().after_train(runner)
+
+
+def _remove(backend, how: str, path: str) -> None:
+    """Remove an outdated checkpoint file or folder if it is still there."""
+    if how == 'remove' and backend.isfile(path):
+        backend.remove(path)
+    elif how == 'rmtree' and backend.isdir(path):
+        backend.rmtree(path)

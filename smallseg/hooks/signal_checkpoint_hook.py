@@ -13,6 +13,7 @@ from mmengine.logging import print_log
 from mmengine.optim import OptimWrapperDict
 from mmseg.registry import HOOKS
 
+from smallseg.engine.atomic_io import wait_for_writes
 from smallseg.utils.errors import Interrupted
 
 from .safe_checkpoint_hook import write_last_checkpoint
@@ -124,6 +125,7 @@ class SignalCheckpointHook(Hook):
     def _save_and_stop(self, runner, epoch_done: bool, after_val: bool = False) -> None:
         signum, self.received = self.received, None
         self._restore()
+        wait_for_writes()  # a background checkpoint write of this epoch lands first
         name = signal.Signals(signum).name
         work_dir = Path(runner.work_dir)
         if epoch_done:

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from PIL import Image
@@ -83,6 +84,11 @@ def test_flip_averages_the_image_and_its_mirror(flip: bool) -> None:
     assert torch.allclose(logits, mirrored, atol=1e-5) is flip
     if flip:
         assert torch.allclose(logits.exp().sum(dim=1), torch.ones(2, 32, 32), atol=1e-5)
+        # one batched pass equals the mean of the two separate passes' probabilities
+        with torch.no_grad():
+            plain = EncoderDecoder.inference(model, inputs, metas).softmax(1)
+            mirror = EncoderDecoder.inference(model, inputs.flip(-1), metas).flip(-1).softmax(1)
+        assert torch.allclose(logits.exp(), (plain + mirror) / 2, atol=1e-5)
 
 
 def test_unresolved_auto_stops_the_build() -> None:

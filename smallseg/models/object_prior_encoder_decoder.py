@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import List, Optional
 
+import torch
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 from mmseg.utils import OptSampleList, SampleList
@@ -61,10 +62,11 @@ class ObjectPriorEncoderDecoder(EncoderDecoder):
 
     def inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
         """mmseg's inference, averaged with that of the mirrored inputs under ``flip``."""
-        seg_logits = super().inference(inputs, batch_img_metas)
         if (self.test_cfg or {}).get('flip') is not True:
-            return seg_logits
-        mirrored = super().inference(inputs.flip(-1), batch_img_metas).flip(-1)
+            return super().inference(inputs, batch_img_metas)
+        # the image and its mirror in one batch: one pass of the network, not two
+        both = super().inference(torch.cat([inputs, inputs.flip(-1)]), batch_img_metas * 2)
+        seg_logits, mirrored = both[:len(inputs)], both[len(inputs):].flip(-1)
         if seg_logits.shape[1] < 2:  # one sigmoid channel: the mean logit
             return (seg_logits + mirrored) / 2
         return ((seg_logits.float().softmax(1) + mirrored.float().softmax(1)) / 2).log()

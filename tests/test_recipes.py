@@ -181,6 +181,14 @@ def test_time_budget_ends_training_after_an_epoch(tiny_data: Path, tmp_path: Pat
     assert Path(info['best_checkpoint']).is_file()
     log = next((tmp_path / 'w').glob('*/*.log')).read_text()
     assert 'epochs fit in 0.001 min; max_epochs 3 -> 1' in log
+    # the budget record: epochs planned (the config's), fitted, run, and the mean step time
+    saved = json.loads((tmp_path / 'w' / 'run_info.json').read_text())
+    record = saved['time_budget']
+    assert {k: v for k, v in record.items() if k != 'mean_step_s'} == dict(
+        minutes=0.001, epochs_planned=3, epochs_fitted=1, epochs_run=1)
+    assert 0 < record['mean_step_s'] == saved['mean_step_s'] < 60
+    assert (f"time budget: 0.001 min; epochs planned 3, fitted 1, run 1; mean train step "
+            f"{record['mean_step_s']:.3f} s") in log
     with pytest.raises(UserError, match='--time-budget must be a positive'):
         build_train_cfg('configs/unet_r34.py', work_dir=str(tmp_path / 'x'),
                         data_root=str(tiny_data), time_budget=0)
@@ -214,6 +222,9 @@ def test_time_budget_fits_the_schedule(tiny_data: Path, tmp_path: Path,
     assert info['epochs'] == epochs
     log = next((tmp_path / 'w').glob('*/*.log')).read_text()
     assert '60 s per epoch, so 5 epochs fit in 5 min; max_epochs 2 -> 5' in log
+    assert {k: info['time_budget'][k] for k in ('epochs_planned', 'epochs_fitted',
+                                                'epochs_run')} == dict(
+        epochs_planned=2, epochs_fitted=epochs, epochs_run=epochs)
     if epochs == 5:
         assert _last_lr(tmp_path / 'w') < 2e-6  # the poly decay reached its end (eta_min 1e-6)
     elif epochs == 4:

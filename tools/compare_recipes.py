@@ -3,7 +3,10 @@
 ``python tools/compare_recipes.py CONFIG [CONFIG ...] --data-root DIR [--time-budget MIN]``
 trains each config into ``<work-dir>/<config name>``, then prints and writes the table
 (model x recipe: epochs, training minutes, val mDice, mDice_fg, per-class Dice at the best
-val epoch) to ``<out>.md`` and ``<out>.json``. Logic: :mod:`smallseg.apis.recipes`.
+val epoch) to ``<out>.md`` and ``<out>.json``. ``--seeds N`` trains each config N times
+(``<work-dir>/<config name>_s<seed>``) and tabulates mean, standard deviation and worst;
+``--folds K`` cross-validates over train+val, run i on fold i. Logic:
+:mod:`smallseg.apis.recipes`, :mod:`smallseg.apis.folds`.
 """
 import argparse
 
@@ -30,8 +33,20 @@ def parse_args() -> argparse.Namespace:
                         help='training minutes per config (max_epochs and the LR decay fitted '
                              'to them)')
     parser.add_argument('--epochs', type=int, help='override every config\'s max_epochs')
+    parser.add_argument('--seeds', type=int, metavar='N',
+                        help='train each config N times (seeds SEED, SEED+1, ...) into '
+                             'WORK_DIR/<config name>_s<seed>; the table shows mean, std and '
+                             'worst over the runs')
+    parser.add_argument('--seed', type=int, metavar='SEED',
+                        help='base seed of --seeds and --folds (default: drawn, printed and '
+                             'recorded)')
+    parser.add_argument('--folds', type=int, metavar='K',
+                        help='K-fold cross-validation over train+val (stratified by image '
+                             'class, split by SEED): run i trains on the other folds with seed '
+                             'SEED+i and validates on fold i; the test split is not used')
     parser.add_argument('--reuse', action='store_true',
-                        help='reuse finished runs found in the work dirs instead of training')
+                        help='reuse finished runs found in the work dirs instead of training '
+                             '(and resume unfinished ones from their last checkpoint)')
     parser.add_argument('--classes', nargs='+', help='class names for the table columns')
     parser.add_argument('--out', default='results/recipes',
                         help='writes OUT.md and OUT.json (default: results/recipes)')
@@ -45,7 +60,8 @@ def main() -> None:
     tracking.set_mode(args.clearml)
     rows = compare_recipes(args.configs, args.data_root, args.work_dir,
                            time_budget=args.time_budget, epochs=args.epochs,
-                           cfg_options=args.cfg_options, reuse=args.reuse)
+                           cfg_options=args.cfg_options, reuse=args.reuse, seeds=args.seeds,
+                           seed=args.seed, folds=args.folds)
     paths = write_recipes(rows, args.out, args.classes, args.title)
     print(paths['md'].read_text(), end='')
     print(f"wrote {paths['md']} and {paths['json']}")

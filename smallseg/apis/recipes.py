@@ -5,10 +5,21 @@ Each config trains into ``<work_root>/<config name>`` (an existing finished run 
 epochs trained, the training minutes (validation included), and at the best val epoch mDice,
 mDice_fg, the Dice of each class and the share of images given their true class (DiceMetric's
 ``img_class_acc``), read from the run's logs.
+
+With ``seeds`` (and/or ``folds``, ``seed``) each config trains several times, into
+``<work_root>/<config name>_s<seed>`` (K-fold: ``<config name>_f<i>of<K>_s<seed>``), and a
+row holds the mean, standard deviation (n - 1) and worst of val mDice, mDice_fg and
+``img_class_acc`` over the runs, the range of their best epochs and, under ``runs``, each
+run's seed, fold, best epoch, scores, epochs run, wall time and time-budget record.
+``folds=K`` trains run i on fold i of a K-fold split of train+val (:mod:`.folds`) with seed
+``base + i``: seeds and folds pair up, K runs per config.
 """
 from __future__ import annotations
 
 import json
+import math
+import random
+import re
 import time
 from pathlib import Path
 from typing import Optional, Sequence
@@ -16,7 +27,11 @@ from typing import Optional, Sequence
 from ..analysis.curves import read_curves
 from ..utils.errors import UserError
 from ..utils.run_info import RUN_INFO
+from .config import load_config, set_data_root
+from .folds import fold_options, write_folds
+from .robust import find_resume_checkpoint
 from .train import build_train_cfg, train
+from .validate import validate_dataset
 
 MODEL_NAMES = {'deeplabv3plus_r50': 'DeepLabV3+ R50', 'unet_r34': 'U-Net R34'}
 
@@ -58,55 +73,258 @@ def _round(value: Optional[float]) -> Optional[float]:
 
 def compare_recipes(configs: Sequence[str | Path], data_root: str | Path, work_root: str | Path,
                     time_budget: Optional[float] = None, epochs: Optional[int] = None,
-                    cfg_options: Optional[dict] = None, reuse: bool = False) -> list[dict]:
+                    cfg_options: Optional[dict] = None, reuse: bool = False,
+                    seeds: Optional[int] = None, seed: Optional[int] = None,
+                    folds: Optional[int] = None) -> list[dict]:
     """Train each config on ``data_root`` (``time_budget`` minutes / ``epochs`` each) and
-    return the table rows in the order given."""
+    return the table rows in the order given.
+
+    ``seeds`` N (or a base ``seed``, or ``folds`` K) trains each config several times: seeds
+    ``seed``, ``seed + 1``... (``seed`` None: a drawn base, printed and recorded) and returns
+    one aggregated row per config (:func:`aggregate_runs`). ``folds`` K makes K runs, run i on
+    fold i (:mod:`.folds`, split with the base seed); ``seeds``, if given, must then be K.
+    ``reuse`` takes the finished runs found in the work dirs (with a drawn seed: any finished
+    ``<config>_s*`` run, and the K-fold split already written) and resumes unfinished ones
+    from their last checkpoint."""
     if not Path(data_root).is_dir():
         raise UserError(f'--data-root {data_root} is not a folder; give the dataset root '
                         '(img/<split>, labels/<split>)')
-    rows = []
     for config in configs:
         if not Path(config).is_file():
             raise UserError(f'{config}: config file not found')
-        work_dir = Path(work_root) / Path(config).stem
-        run_info = work_dir / RUN_INFO
-        if reuse and run_info.is_file():
-            info = dict(json.loads(run_info.read_text()), work_dir=str(work_dir))  # moved?
-            print(f'{config}: reusing the finished run in {work_dir}', flush=True)
+    options = dict(time_budget=time_budget, epochs=epochs, cfg_options=cfg_options)
+    if seeds is None and seed is None and folds is None:
+        return [recipe_row(config, _train_or_reuse(
+            config, Path(work_root) / Path(config).stem, data_root, reuse, **options))
+            for config in configs]
+    if seeds is not None and seeds < 1:
+        raise UserError(f'--seeds must be 1 or more, got {seeds}')
+    if folds is not None and seeds is not None and seeds != folds:
+        raise UserError(f'--folds {folds} trains run i on fold i with seed i: give --seeds '
+                        f'{folds} or leave --seeds out (got --seeds {seeds})')
+    runs_n = folds or seeds or 1
+    work_root = Path(work_root)
+    fold_lists: list[Optional[dict]] = [None] * runs_n
+    if folds is not None:
+        if seed is None and reuse:
+            seed = _written_fold_seed(work_root, folds)
+        if seed is None:
+            seed = _draw_seed()
+            print(f'--folds {folds}: split and seeds from the drawn seed {seed}', flush=True)
+        fold_lists = _make_folds(configs[0], data_root, folds, seed, work_root, cfg_options)
+    rows = []
+    for config in configs:
+        stem = Path(config).stem
+        if folds is not None:
+            plan = [(seed + i, work_root / f'{stem}_f{i}of{folds}_s{seed + i}')
+                    for i in range(folds)]
         else:
-            start = time.perf_counter()
-            cfg, info = build_train_cfg(config, work_dir=str(work_dir), data_root=str(data_root),
-                                        epochs=epochs, cfg_options=cfg_options,
-                                        time_budget=time_budget)
-            info = train(cfg, info)
-            print(f'{config}: trained in {(time.perf_counter() - start) / 60:.1f} min',
-                  flush=True)
-        rows.append(recipe_row(config, info))
+            plan = _seed_plan(stem, work_root, runs_n, seed, reuse)
+        runs = []
+        for i, (run_seed, work_dir) in enumerate(plan):
+            run_options = dict(options)
+            if fold_lists[i] is not None:
+                run_options['cfg_options'] = {**(cfg_options or {}),
+                                              **fold_options(fold_lists[i])}
+            info = _train_or_reuse(config, work_dir, data_root, reuse, seed=run_seed,
+                                   **run_options)
+            runs.append(run_record(recipe_row(config, info), info, run_seed,
+                                   None if folds is None else i))
+        rows.append(aggregate_runs(config, runs, folds=folds,
+                                   fold_seed=seed if folds is not None else None))
     return rows
 
 
-def recipes_markdown(rows: Sequence[dict], class_names: Optional[Sequence[str]] = None) -> str:
-    """A markdown table of the rows (``class_names`` relabel the per-class columns)."""
-    logged = list(dict.fromkeys(k for r in rows for k in (r.get('val_dice_per_class') or {})))
-    names = list(class_names) if class_names else logged
+def _train_or_reuse(config: str | Path, work_dir: Path, data_root: str | Path, reuse: bool,
+                    seed: Optional[int] = None, **options) -> dict:
+    """The run_info of ``work_dir``'s finished run (``reuse``), else of a run trained there
+    (resumed from its last checkpoint with ``reuse`` when one is left)."""
+    run_info = work_dir / RUN_INFO
+    if reuse and run_info.is_file():
+        print(f'{config}: reusing the finished run in {work_dir}', flush=True)
+        return dict(json.loads(run_info.read_text()), work_dir=str(work_dir))  # moved?
+    resume = reuse and work_dir.is_dir() and find_resume_checkpoint(work_dir) is not None
+    start = time.perf_counter()
+    cfg, info = build_train_cfg(config, work_dir=str(work_dir), data_root=str(data_root),
+                                seed=seed, resume=resume, **options)
+    info = train(cfg, info)
+    print(f'{config}: trained in {(time.perf_counter() - start) / 60:.1f} min'
+          + (f' (seed {seed}, {work_dir})' if seed is not None else ''), flush=True)
+    return info
+
+
+def _draw_seed() -> int:
+    return random.SystemRandom().randrange(2 ** 30)
+
+
+def _seed_plan(stem: str, work_root: Path, n: int, seed: Optional[int],
+               reuse: bool) -> list[tuple[int, Path]]:
+    """``(seed, work dir)`` of the ``n`` runs of a config: seeds ``seed + i``; with no seed,
+    first the finished runs found (``reuse``), then seeds from a drawn base."""
+    if seed is not None:
+        return [(seed + i, work_root / f'{stem}_s{seed + i}') for i in range(n)]
+    plan: list[tuple[int, Path]] = []
+    if reuse and work_root.is_dir():
+        pattern = re.compile(rf'{re.escape(stem)}_s(\d+)')
+        for path in sorted(work_root.iterdir()):
+            match = pattern.fullmatch(path.name)
+            if match and (path / RUN_INFO).is_file() and len(plan) < n:
+                plan.append((int(match.group(1)), path))
+    base = _draw_seed()
+    taken = {s for s, _ in plan}
+    while len(plan) < n:
+        if base not in taken:
+            plan.append((base, work_root / f'{stem}_s{base}'))
+        base += 1
+    return plan
+
+
+def _written_fold_seed(work_root: Path, k: int) -> Optional[int]:
+    """The seed of the one K-fold split already written under ``work_root`` (None: none or
+    several)."""
+    found = sorted(work_root.glob(f'folds_k{k}_s*')) if work_root.is_dir() else []
+    seeds = [int(p.name.rsplit('_s', 1)[1]) for p in found
+             if re.fullmatch(rf'folds_k{k}_s\d+', p.name)]
+    return seeds[0] if len(seeds) == 1 else None
+
+
+def _make_folds(config: str | Path, data_root: str | Path, k: int, seed: int,
+                work_root: Path, cfg_options: Optional[dict]) -> list[dict]:
+    """Check train and val as a training run does, then write the K-fold split lists into
+    ``<work_root>/folds_k<K>_s<seed>`` (the file names of ``config``'s dataset)."""
+    cfg = load_config(config, cfg_options)
+    set_data_root(cfg, data_root)
+    validate_dataset(cfg, verbose=False)  # the fold runs' lists are not scanned again
+    ds = cfg.train_dataloader.dataset
+    return write_folds(data_root, k, seed, work_root / f'folds_k{k}_s{seed}',
+                       img_suffix=ds.get('img_suffix', '.jpg'),
+                       seg_map_suffix=ds.get('seg_map_suffix', '.png'),
+                       ignore_index=ds.get('ignore_index', 255))
+
+
+SCORES = ('val_mdice', 'val_mdice_fg', 'val_img_class_acc')
+
+
+def run_record(row: dict, info: dict, seed: int, fold: Optional[int] = None) -> dict:
+    """One run of a seeded table: seed, fold, best epoch, scores, epochs run, wall time."""
+    return dict(seed=seed, fold=fold, work_dir=row['work_dir'], best_epoch=row['best_epoch'],
+                epochs=row['epochs'], wall_time_s=info.get('wall_time_s'),
+                train_min=row['train_min'], init=row['init'], device=row['device'],
+                **{key: row.get(key) for key in SCORES},
+                val_dice_per_class=row.get('val_dice_per_class') or {},
+                mean_step_s=info.get('mean_step_s'), time_budget=info.get('time_budget'))
+
+
+def spread(values: Sequence[Optional[float]]) -> dict:
+    """``mean``, ``std`` (sample, n - 1; None for one value) and ``worst`` (the lowest) of
+    the values given (None ones left out; all None: all None)."""
+    found = [float(v) for v in values if v is not None]
+    if not found:
+        return dict(mean=None, std=None, worst=None)
+    mean = sum(found) / len(found)
+    std = (math.sqrt(sum((v - mean) ** 2 for v in found) / (len(found) - 1))
+           if len(found) > 1 else None)
+    return dict(mean=_round(mean), std=_round(std), worst=_round(min(found)))
+
+
+def aggregate_runs(config: str | Path, runs: Sequence[dict], folds: Optional[int] = None,
+                   fold_seed: Optional[int] = None) -> dict:
+    """The table row of a config's runs (:func:`run_record`): ``<score>_mean``, ``_std``,
+    ``_worst`` for each of :data:`SCORES`, the best epochs' and epochs' ranges, the mean
+    training minutes and per-class Dice, and ``runs``."""
+    model, recipe = recipe_of(config)
+    row = dict(model=model, recipe=recipe, config=str(config), runs_n=len(runs), folds=folds,
+               fold_seed=fold_seed, seeds=[r['seed'] for r in runs],
+               init=runs[0]['init'] if runs else None,
+               device=runs[0]['device'] if runs else None)
+    for key in SCORES:
+        for stat, value in spread([r.get(key) for r in runs]).items():
+            row[f'{key}_{stat}'] = value
+    for key in ('best_epoch', 'epochs'):
+        found = [r[key] for r in runs if r.get(key) is not None]
+        row[f'{key}_min'] = min(found) if found else None
+        row[f'{key}_max'] = max(found) if found else None
+    minutes = [r['train_min'] for r in runs if r.get('train_min') is not None]
+    row['train_min_mean'] = round(sum(minutes) / len(minutes), 1) if minutes else None
+    classes = list(dict.fromkeys(k for r in runs for k in r.get('val_dice_per_class') or {}))
+    row['val_dice_per_class_mean'] = {
+        k: spread([(r.get('val_dice_per_class') or {}).get(k) for r in runs])['mean']
+        for k in classes}
+    budgets = [r['time_budget']['minutes'] for r in runs if r.get('time_budget')]
+    row['time_budget_min'] = budgets[0] if budgets else None
+    row['runs'] = list(runs)
+    return row
+
+
+def _class_columns(rows: Sequence[dict], key: str,
+                   class_names: Optional[Sequence[str]]) -> tuple[list[str], list[str]]:
+    """The logged class keys and the names their columns show (``class_names`` relabel)."""
+    logged = list(dict.fromkeys(k for r in rows for k in (r.get(key) or {})))
     if class_names and len(class_names) != len(logged):
         raise UserError(f'--classes gives {len(class_names)} names, the runs logged '
                         f'{len(logged)} classes ({", ".join(logged)})')
+    return logged, list(class_names) if class_names else logged
+
+
+def _fmt(v: Optional[float], bold: bool = False) -> str:
+    text = '-' if v is None else f'{v:.4f}'
+    return f'**{text}**' if bold and v is not None else text
+
+
+def _range(low: Optional[int], high: Optional[int]) -> str:
+    if low is None:
+        return '-'
+    return str(low) if low == high else f'{low}-{high}'
+
+
+def recipes_markdown(rows: Sequence[dict], class_names: Optional[Sequence[str]] = None) -> str:
+    """A markdown table of the rows (``class_names`` relabel the per-class columns); rows of
+    several runs (:func:`aggregate_runs`) give :func:`seeded_markdown`'s table."""
+    if rows and all('runs' in r for r in rows):
+        return seeded_markdown(rows, class_names)
+    logged, names = _class_columns(rows, 'val_dice_per_class', class_names)
     header = ['model', 'recipe', 'init', 'epochs', 'train min', 'val mDice', 'val mDice_fg',
               *[f'Dice {n}' for n in names], 'image class right']
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     best = max((r.get('val_mdice') or 0 for r in rows), default=0)
-
-    def fmt(v: Optional[float], bold: bool = False) -> str:
-        text = '-' if v is None else f'{v:.4f}'
-        return f'**{text}**' if bold and v is not None else text
-
     for r in rows:
         dice = r.get('val_dice_per_class') or {}
         cells = [r['model'], r['recipe'], r.get('init') or '-', str(r.get('epochs') or '-'),
                  '-' if r.get('train_min') is None else f"{r['train_min']:.1f}",
-                 fmt(r.get('val_mdice'), r.get('val_mdice') == best), fmt(r.get('val_mdice_fg')),
-                 *[fmt(dice.get(k)) for k in logged], fmt(r.get('val_img_class_acc'))]
+                 _fmt(r.get('val_mdice'), r.get('val_mdice') == best), _fmt(r.get('val_mdice_fg')),
+                 *[_fmt(dice.get(k)) for k in logged], _fmt(r.get('val_img_class_acc'))]
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
+def seeded_markdown(rows: Sequence[dict], class_names: Optional[Sequence[str]] = None) -> str:
+    """The table of configs trained several times: runs, epochs run (range), mean training
+    minutes, mean / std / worst of val mDice, mDice_fg and image class right, the mean Dice of
+    each class, and the range of the best epochs; the best mean val mDice in bold."""
+    logged, names = _class_columns(rows, 'val_dice_per_class_mean', class_names)
+    labels = dict(val_mdice='val mDice', val_mdice_fg='val mDice_fg',
+                  val_img_class_acc='image class right')
+    header = ['model', 'recipe', 'init', 'runs', 'epochs', 'train min']
+    for key in SCORES[:2]:
+        header += [f'{labels[key]} {stat}' for stat in ('mean', 'std', 'worst')]
+    header += [f'Dice {n} mean' for n in names]
+    header += [f'image class right {stat}' for stat in ('mean', 'std', 'worst')]
+    header += ['best epoch']
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    best = max((r.get('val_mdice_mean') or 0 for r in rows), default=0)
+    for r in rows:
+        dice = r.get('val_dice_per_class_mean') or {}
+        cells = [r['model'], r['recipe'], r.get('init') or '-',
+                 str(r['runs_n']) + (f" (folds {r['folds']})" if r.get('folds') else ''),
+                 _range(r.get('epochs_min'), r.get('epochs_max')),
+                 '-' if r.get('train_min_mean') is None else f"{r['train_min_mean']:.1f}"]
+        for key in SCORES[:2]:
+            cells += [_fmt(r.get(f'{key}_mean'), key == 'val_mdice'
+                           and r.get(f'{key}_mean') == best),
+                      _fmt(r.get(f'{key}_std')), _fmt(r.get(f'{key}_worst'))]
+        cells += [_fmt(dice.get(k)) for k in logged]
+        cells += [_fmt(r.get(f'val_img_class_acc_{stat}')) for stat in ('mean', 'std', 'worst')]
+        cells += [_range(r.get('best_epoch_min'), r.get('best_epoch_max'))]
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'
 

@@ -10,6 +10,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from smallseg.engine.atomic_io import atomic_write
+from smallseg.hooks.time_budget_hook import RECORD_KEY, mean_step_s
 
 from .config import (check_data_root, configure_amp, configure_launcher, configure_workers,
                      default_work_dir, load_config, set_data_root, set_max_epochs)
@@ -104,7 +105,10 @@ def train(cfg: Config, info: Optional[dict] = None) -> dict:
     """Build mmengine's Runner from ``cfg``, train, and write ``<work_dir>/run_info.json``
     (and, first, ``train_settings.json``: what the main job compares a rerun against).
 
-    Returns the run info with the best checkpoint, its val score and the wall time.
+    Returns the run info with the best checkpoint, its val score, the wall time, the epochs
+    run (``epochs``), the mean train step time (``mean_step_s``, data loading included) and,
+    under a time budget, ``time_budget``: its minutes and the epochs planned, fitted and run
+    (:class:`~smallseg.hooks.TimeBudgetHook`).
     """
     info = dict(info or {})
     runner = Runner.from_cfg(cfg)
@@ -125,7 +129,10 @@ def train(cfg: Config, info: Optional[dict] = None) -> dict:
         best_val_mdice=(round(hub.get_info('best_score') / 100.0, 4)
                         if hub.get_info('best_score') is not None else None),
         best_epoch=epoch_from_name(best_ckpt),
+        mean_step_s=mean_step_s(runner),
         work_dir=str(work_dir))
+    if hub.get_info(RECORD_KEY):
+        info['time_budget'] = dict(hub.get_info(RECORD_KEY))
     if runner.rank == 0:
         atomic_write(work_dir / RUN_INFO, json.dumps(info, indent=2))
         finish_tracking()  # close the ClearML task with run_info.json as an artifact

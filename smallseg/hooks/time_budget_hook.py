@@ -9,6 +9,7 @@ from mmengine.logging import print_log
 from mmseg.registry import HOOKS
 
 FIT_KEY = 'time_budget_max_epochs'  # message hub info: a resumed run keeps its fitted length
+RECORD_KEY = 'time_budget'  # message hub info after training: the run's budget record
 
 
 def _now() -> float:
@@ -58,6 +59,11 @@ class TimeBudgetHook(Hook):
     last checkpoints (a resumed run, which keeps its length, only stops). tools/train.py
     ``--time-budget MIN`` adds it.
 
+    At the end of training one INFO line and the message hub's ``'time_budget'`` info (see
+    :func:`budget_record`; run_info.json carries it) say how many epochs were planned (the
+    config's), fitted (the last fit) and run, and the mean train step time: a run cut short
+    by a machine that slowed down reads apart from a recipe that is weak.
+
     Args:
         minutes: Wall-clock budget of the training loop.
         fit_schedule: Fit ``max_epochs`` and the schedule; False only stops early.
@@ -73,6 +79,7 @@ class TimeBudgetHook(Hook):
 
     def before_train(self, runner) -> None:
         self._start, self._ends = _now(), []  # a resumed run's earlier epochs are not timed
+        self._planned = int(runner.cfg.train_cfg.get('max_epochs') or runner.max_epochs)
         fitted = runner.message_hub.get_info(FIT_KEY)
         if fitted and runner.epoch > 0:  # resumed: the length fitted before, not a new one
             stretch_schedule(runner, int(fitted))
@@ -89,6 +96,16 @@ class TimeBudgetHook(Hook):
     def after_val_epoch(self, runner, metrics=None) -> None:
         if self._start is not None:  # validation inside training: the epoch is counted
             self._check(runner, runner.epoch)
+
+    def after_train(self, runner) -> None:
+        record = budget_record(runner, self.seconds / 60.0,
+                               getattr(self, '_planned', runner.max_epochs))
+        runner.message_hub.update_info(RECORD_KEY, record, resumed=False)
+        step = record['mean_step_s']
+        print_log(f"time budget: {record['minutes']:g} min; epochs planned "
+                  f"{record['epochs_planned']}, fitted {record['epochs_fitted']}, run "
+                  f"{record['epochs_run']}; mean train step "
+                  f"{'-' if step is None else f'{step:.3f}'} s", logger='current')
 
     def _check(self, runner, done: int) -> None:
         if self._start is None:
@@ -129,3 +146,21 @@ class TimeBudgetHook(Hook):
             print_log(f'time budget: {used / 60:.1f} of {self.seconds / 60:g} min used after '
                       f'epoch {done} ({per_epoch / 60:.1f} min per epoch); training stops '
                       'here', logger='current')
+
+
+def mean_step_s(runner) -> Optional[float]:
+    """Mean time of a training iteration in seconds, data loading included (mmengine's
+    IterTimerHook's ``train/time``; a resumed run's earlier iterations too); None untimed."""
+    buffer = runner.message_hub.log_scalars.get('train/time')
+    if buffer is None or not len(buffer.data[0]):
+        return None
+    return round(float(buffer.mean()), 4)
+
+
+def budget_record(runner, minutes: float, planned: int) -> dict:
+    """``minutes`` (the budget), ``epochs_planned`` (the config's max_epochs),
+    ``epochs_fitted`` (the length of the last fit), ``epochs_run`` and ``mean_step_s``."""
+    fitted = runner.message_hub.get_info(FIT_KEY)
+    return dict(minutes=round(float(minutes), 4), epochs_planned=int(planned),
+                epochs_fitted=int(fitted) if fitted else int(runner.train_loop.max_epochs),
+                epochs_run=int(runner.epoch), mean_step_s=mean_step_s(runner))

@@ -1,5 +1,4 @@
-"""What mmengine's ClearML backend does not log: test metrics, prediction pictures, the
-confusion matrix, per-epoch loss and learning rate, the output model; and the task's life."""
+"""What a Runner logs to its ClearML task: mmengine's vis backend and a hook for the rest."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,24 +7,64 @@ from typing import Any, Optional, Sequence
 import numpy as np
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
-from mmseg.registry import HOOKS
+from mmengine.visualization import ClearMLVisBackend
+from mmseg.registry import HOOKS, VISBACKENDS
 
 from smallseg.utils.checkpoint import epoch_from_name
 from smallseg.utils.palette import colorize, make_palette
 
-from .backend import encode_png, metric_rows, numbers
+from .tracker import tracker_for
+
+SKIP_KEYS = {'epoch', 'iter', 'step', 'time', 'data_time'}
+
+
+@VISBACKENDS.register_module()
+class SafeClearMLVisBackend(ClearMLVisBackend):
+    """``ClearMLVisBackend`` on the run's :class:`~smallseg.tracking.Tracker`, which opens and
+    closes the task: training scalars as ``iter/<key>`` curves, validation metrics per epoch.
+
+    Args:
+        max_images (int): Images logged per run. Defaults to 20.
+    """
+
+    def __init__(self, save_dir: Optional[str] = None, init_kwargs: Optional[dict] = None,
+                 artifact_suffix: Sequence[str] = (), max_images: int = 20) -> None:
+        super().__init__(save_dir, init_kwargs, tuple(artifact_suffix))
+        self._tracker: Any = None
+        self._images_left = max_images
+
+    @property
+    def experiment(self) -> Any:
+        """The ClearML task (None before the run starts or when tracking is off)."""
+        return self._tracker.task if self._tracker else None
+
+    def add_config(self, config: Any, **kwargs: Any) -> None:
+        self._tracker = tracker_for(config)  # it logs the config when the task starts
+
+    def add_image(self, name: str, image: np.ndarray, step: int = 0, **kwargs: Any) -> None:
+        if self._tracker is not None and self._images_left > 0:
+            self._images_left -= 1
+            self._tracker.log('image', name, name, encode_png(image), step)
+
+    def add_scalar(self, name: str, value: Any, step: int = 0, **kwargs: Any) -> None:
+        self.add_scalars({name: value}, step)
+
+    def add_scalars(self, scalar_dict: dict, step: int = 0, file_path: Optional[str] = None,
+                    **kwargs: Any) -> None:
+        if self._tracker is not None:
+            self._tracker.log('scalars', metric_rows(scalar_dict, 'val', step)
+                              if self._tracker.phase == 'val' else
+                              [(f'iter/{k}', 'train', v, step) for k, v in numbers(scalar_dict)])
 
 
 @HOOKS.register_module()
 class ClearMLHook(Hook):
-    """Opens the run's ClearML task (a test continues its training task) and logs the
-    training loss (mean) and learning rate per epoch, ``num_images`` pictures (image | truth |
-    prediction) per validation and test, the test metrics (curves, summary values, confusion
-    matrix) and the best checkpoint as output model.
+    """Opens the run's ClearML task (a test continues its training task); logs training loss
+    and learning rate per epoch, prediction pictures, test metrics and the output model.
 
     Args:
         num_images (int): Prediction pictures per validation/test. Defaults to 4.
-        health_check (bool): Online, ping the server after each epoch and switch to offline
+        health_check (bool): Online, check the server after each epoch and switch to offline
             when it stopped answering. Defaults to True.
     """
 
@@ -35,11 +74,8 @@ class ClearMLHook(Hook):
         self.num_images, self.health_check = num_images, health_check
         self._samples: list = []
 
-    def _tracker(self, runner: Any, phase: Optional[str] = None) -> Any:
-        from . import tracker_for
+    def _tracker(self, runner: Any) -> Any:
         tracker = tracker_for(runner.cfg) if is_main_process() else None
-        if tracker is not None and phase:
-            tracker.phase, self._samples = phase, []
         return tracker if tracker is not None and tracker.active else None
 
     def before_train(self, runner: Any) -> None:
@@ -50,14 +86,9 @@ class ClearMLHook(Hook):
         if (tracker := self._tracker(runner)) is not None:
             tracker.start('test', checkpoint=runner.cfg.get('load_from'))
 
-    def before_train_epoch(self, runner: Any) -> None:
-        self._tracker(runner, 'train')
-
     def before_val_epoch(self, runner: Any) -> None:
-        self._tracker(runner, 'val')
-
-    def before_test_epoch(self, runner: Any) -> None:
-        self._tracker(runner, 'test')
+        if (tracker := self._tracker(runner)) is not None:  # LoggerHook logs val metrics
+            tracker.phase = 'val'
 
     def after_val_iter(self, runner: Any, batch_idx: int, data_batch: Any = None,
                        outputs: Optional[Sequence] = None) -> None:
@@ -92,18 +123,15 @@ class ClearMLHook(Hook):
             return
         metrics, step = metrics or {}, epoch_from_name(runner.cfg.get('load_from')) or 0
         tracker.log('scalars', metric_rows(metrics, 'test', step))
-        for key, value in numbers(metrics):
-            if '.' not in key:
-                tracker.log('single', f'test {key}', value)
-        matrix, classes = metrics.get('confusion_matrix'), _meta(runner, 'test', 'classes')
-        if matrix is not None and len(classes or ()) == len(matrix):
-            tracker.log('confusion', 'test confusion matrix', 'test',
-                        np.asarray(matrix).tolist(), list(classes), step)
+        tracker.log('single', [(f'test {k}', v) for k, v in numbers(metrics) if '.' not in k])
+        matrix, classes = metrics.get('confusion_matrix'), _meta(runner)[0]
+        if matrix is not None and len(classes) == len(matrix):
+            tracker.log('confusion', np.asarray(matrix).tolist(), classes, step)
         self._log_pictures(runner, tracker, 'test', step)
 
     def _log_pictures(self, runner: Any, tracker: Any, split: str, step: int) -> None:
-        classes = _meta(runner, split, 'classes') or ()
-        palette = make_palette(len(classes), _meta(runner, split, 'palette'))
+        classes, palette = _meta(runner)
+        palette = make_palette(len(classes), palette)
         for img_path, truth, pred in self._samples:
             try:
                 picture = side_by_side(img_path, truth, pred, palette)
@@ -120,15 +148,33 @@ class ClearMLHook(Hook):
         best = runner.message_hub.get_info('best_ckpt') or (
             last.read_text().strip() if last.is_file() else None)
         if best and Path(best).is_file():
-            classes = _meta(runner, 'val', 'classes') or []
+            classes = _meta(runner)[0]
             tracker.log('model', str(Path(best).resolve()), f'{tracker.name} best',
                         epoch_from_name(best) or 0, {c: i for i, c in enumerate(classes)})
 
 
+def numbers(values: dict) -> list[tuple[str, float]]:
+    """The finite numbers in ``values`` (:data:`SKIP_KEYS` and bools left out)."""
+    return [(key, float(value)) for key, value in values.items()
+            if key not in SKIP_KEYS and isinstance(value, (int, float, np.number))
+            and not isinstance(value, bool) and np.isfinite(value)]
+
+
+def metric_rows(metrics: dict, split: str, step: int) -> list[tuple]:
+    """``mDice`` -> ('mDice', split); ``Dice.<class>`` -> ('<split> Dice per class', class)."""
+    return [(f'{split} {key.partition(".")[0]} per class', key.partition('.')[2], value, step)
+            if '.' in key else (key, split, value, step) for key, value in numbers(metrics)]
+
+
+def encode_png(rgb: np.ndarray) -> bytes:
+    """An RGB picture as PNG bytes (small enough to keep in the journal)."""
+    import cv2
+    return cv2.imencode('.png', np.ascontiguousarray(rgb[..., ::-1]))[1].tobytes()
+
+
 def side_by_side(img_path: str, truth: np.ndarray, pred: np.ndarray,
                  palette: np.ndarray, height: int = 256) -> np.ndarray:
-    """image | truth | prediction (RGB, masks in the dataset's palette, ignored pixels in
-    :data:`~smallseg.utils.palette.IGNORE_COLOR`), at most ``height`` pixels high."""
+    """image | truth | prediction (RGB, masks in ``palette``), at most ``height`` high."""
     import cv2
     image = cv2.imread(str(img_path), cv2.IMREAD_COLOR)
     if image is None:
@@ -142,11 +188,7 @@ def side_by_side(img_path: str, truth: np.ndarray, pred: np.ndarray,
         np.ascontiguousarray(p), size, interpolation=cv2.INTER_NEAREST), gap)][:-1], axis=1)
 
 
-def _meta(runner: Any, split: str, key: str) -> Any:
-    """``classes`` or ``palette`` of the config's metainfo, else of the split's dataset."""
-    if (value := (runner.cfg.get('metainfo') or {}).get(key)):
-        return list(value)
-    try:  # the loop running now (another one's dataloader would be built for nothing)
-        return getattr(runner, f'{split}_dataloader').dataset.metainfo.get(key)
-    except Exception:  # noqa: BLE001
-        return None
+def _meta(runner: Any) -> tuple[list, Any]:
+    """Classes and palette of the dataset of the loop running now (or last)."""
+    meta = runner.visualizer.dataset_meta or {}
+    return list(meta.get('classes') or ()), meta.get('palette')

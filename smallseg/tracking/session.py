@@ -1,35 +1,101 @@
-"""The ClearML calls behind a run's task: open, the logging operations its journal replays
-(``OPS``), close. Any may block or raise: the tracker gives each a time budget."""
+"""The ClearML calls behind a run's task: server check, open, the logging operations its
+journal replays (``OPS``), close. Any may block or raise: :func:`bounded` gives each a budget."""
 from __future__ import annotations
 
 import atexit
+import base64
 import json
 import logging
 import os
 import platform
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import urllib.error
+import urllib.request
 import zipfile
+from concurrent.futures import Future
 from importlib import metadata
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 import numpy as np
 
-from .server import bounded
-
 REPO = Path(__file__).resolve().parents[2]
-# nothing patched, no repository scan (nor its lookup of updates.clear.ml): smallseg logs
-# checkpoints, git and pip freeze itself
-FRAMEWORKS_OFF = {name: False for name in (
-    'pytorch', 'matplotlib', 'tensorflow', 'tensorboard', 'tfdefines', 'hydra', 'scikit',
-    'joblib', 'megengine', 'xgboost', 'catboost', 'fastai', 'lightgbm', 'gradio',
-    'jsonargparse', 'detect_repository')}
+CHECK_TIMEOUT_S = 3.0  # server check (login), per socket operation
+# nothing patched, no repository scan (it asks updates.clear.ml): smallseg logs git and pip
+FRAMEWORKS_OFF = dict.fromkeys((
+    'pytorch matplotlib tensorflow tensorboard tfdefines hydra scikit joblib megengine xgboost '
+    'catboost fastai lightgbm gradio jsonargparse detect_repository').split(), False)
+
+
+def bounded(fn: Callable[[], Any], budget: float) -> Any:
+    """``fn()`` in a daemon thread: its result, its exception, or TimeoutError after ``budget``
+    seconds (the thread is left behind and cannot block the run or its exit)."""
+    future: Future = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(fn())
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            future.set_exception(exc)
+
+    thread = threading.Thread(target=run, name='clearml-call', daemon=True)
+    thread.start()
+    thread.join(budget)
+    if thread.is_alive():
+        raise TimeoutError(f'no answer in {budget:.0f} s')
+    return future.result()
+
+
+class Server(NamedTuple):
+    """Where and as whom to log online (``source``: 'environment' or the config file)."""
+    host: str
+    access_key: str
+    secret_key: str
+    source: str
+
+
+def find_server() -> Optional[Server]:
+    """The configured server and credentials (environment first, then clearml.conf), or None."""
+    env = {k: os.environ.get(f'CLEARML_API_{k}') for k in ('HOST', 'ACCESS_KEY', 'SECRET_KEY')}
+    path = Path(os.environ.get('CLEARML_CONFIG_FILE') or '~/clearml.conf').expanduser()
+    api: dict = {}
+    if path.is_file():
+        from clearml.utilities.pyhocon import ConfigFactory
+        api = ConfigFactory.parse_file(str(path)).get('api', {}) or {}
+    creds = api.get('credentials', {}) or {}
+    key = env['ACCESS_KEY'] or creds.get('access_key')
+    secret = env['SECRET_KEY'] or creds.get('secret_key')
+    if not (key and secret):
+        return None
+    host = env['HOST'] or api.get('api_server') or api.get('host') or 'https://api.clear.ml'
+    return Server(str(host).rstrip('/'), str(key), str(secret),
+                  'environment' if env['ACCESS_KEY'] else str(path))
+
+
+def check_server(server: Server) -> Optional[str]:
+    """None when the server accepts a login within seconds, else why not."""
+    token = base64.b64encode(f'{server.access_key}:{server.secret_key}'.encode()).decode()
+    request = urllib.request.Request(f'{server.host}/auth.login', b'{}', method='POST', headers={
+        'Content-Type': 'application/json', 'Authorization': f'Basic {token}'})
+
+    def login() -> None:
+        with urllib.request.urlopen(request, timeout=CHECK_TIMEOUT_S) as response:
+            response.read(1 << 16)
+
+    try:  # the budget covers DNS, connect and read, whatever happens
+        bounded(login, 2 * CHECK_TIMEOUT_S + 1)
+    except urllib.error.HTTPError as exc:
+        return 'rejected the credentials' if exc.code in (401, 403) else f'answered HTTP {exc.code}'
+    except OSError as exc:  # URLError and TimeoutError included
+        why = getattr(exc, 'reason', exc)
+        return f'is not reachable ({getattr(why, "strerror", None) or why or type(exc).__name__})'
+    return None
 
 
 def init_task(mode: str, continue_id: Optional[str], settings: dict) -> Any:
@@ -62,17 +128,17 @@ def init_task(mode: str, continue_id: Optional[str], settings: dict) -> Any:
     clearml_internals(task, models=models)
     if settings['kind'] == 'train' or not continue_id:
         commit = _git('rev-parse', 'HEAD')
+        pip = sorted({f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions()
+                      if d.metadata['Name']}, key=str.lower)
         task.update_task({'script': {
             'repository': re.sub(r'//[^/@]*@', '//', _git('remote', 'get-url', 'origin')),
-            'version_num': commit,
-            'branch': _git('rev-parse', '--abbrev-ref', 'HEAD'), 'requirements': {'pip': '\n'.join(
-                sorted({f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions()
-                        if d.metadata['Name']}, key=str.lower))}}})
+            'version_num': commit, 'branch': _git('rev-parse', '--abbrev-ref', 'HEAD'),
+            'requirements': {'pip': '\n'.join(pip)}}})
         import torch
         task.set_user_properties(
             git_commit=commit or 'unknown', git_dirty=str(bool(_git(
                 'status', '--porcelain', '--untracked-files=no'))) if commit else 'unknown',
-            host=socket.gethostname(), platform=platform.platform(),
+            host=platform.node(), platform=platform.platform(),
             cpu=platform.processor() or platform.machine(), cpu_count=str(os.cpu_count()),
             python=sys.version.split()[0], torch=torch.__version__,
             cuda=torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none',
@@ -90,16 +156,12 @@ def _git(*args: str) -> str:
 
 def clearml_internals(task: Any = None, models: Sequence[dict] = (), weights: tuple = (),
                       detach: Optional[str] = None) -> None:
-    """Every private ClearML attribute smallseg uses (clearml 2.1; ``test_clearml_internals``
-    fails when one is renamed).
-
-    Always: reports go through a thread, not a forked process that would go on sending after
-    a switch to offline. ``models``: the output models a reopened offline session forgot.
-    ``weights``: ``(model, file, iteration)`` offline, where ``update_weights`` asks a stand-in
-    model whether it is published. ``detach``: let go of ``task`` without waiting: no longer
-    closed at exit nor the main task ('closing': its close ran out of time); 'lost': its server
-    is gone, the process goes offline, the task's threads stop and write to a scratch folder.
-    """
+    """Every private ClearML attribute smallseg uses (clearml 2.1; checked by
+    ``test_clearml_internals_exist``). Reports always go through a thread, not a forked process.
+    ``models``: the output models a reopened offline session forgot. ``weights``: ``(model, file,
+    iteration)`` offline (``update_weights`` asks a stand-in model whether it is published).
+    ``detach``: let go of ``task`` ('closing': its close ran out of time; 'lost': its server is
+    gone, the process goes offline, the task's threads stop and write to a scratch folder)."""
     from clearml import Task
     from clearml.backend_interface.base import InterfaceBase
     Task._report_subprocess_enabled = False
@@ -138,7 +200,7 @@ def clearml_internals(task: Any = None, models: Sequence[dict] = (), weights: tu
                      getattr(task._resource_monitor, 'stop', None),
                      getattr(task._Task__reporter, 'stop', None)):
             try:
-                bounded(stop, 3.0, 'clearml-detach') if stop else None
+                bounded(stop, 3.0) if stop else None
             except Exception:  # noqa: BLE001
                 pass
         task._dev_worker = task._resource_monitor = None
@@ -156,7 +218,7 @@ def close_offline(task: Any, session: Path, budget: float) -> None:
     if models.is_dir():
         models.rename(parked)
     try:
-        bounded(task.close, budget, 'clearml-close')
+        bounded(task.close, budget)
     finally:
         if parked.is_dir():
             parked.rename(models)
@@ -178,15 +240,21 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=lambda v: getattr(v, 'tolist', v.__str__)()))
 
 
+def _decode(png: bytes) -> np.ndarray:
+    import cv2
+    return np.ascontiguousarray(cv2.imdecode(np.frombuffer(png, np.uint8), 1)[..., ::-1])
+
+
 OPS = {  # replayable logging operations: plain arguments (pictures as PNG bytes)
     'scalars': lambda task, rows: [task.get_logger().report_scalar(
         title, series, float(value), int(step)) for title, series, value, step in rows],
-    'single': lambda task, name, value: task.get_logger().report_single_value(name, value),
+    'single': lambda task, pairs: [task.get_logger().report_single_value(name, value)
+                                   for name, value in pairs],
     'image': lambda task, title, series, png, step: task.get_logger().report_image(
         title, series, step, image=_decode(png)),
-    'confusion': lambda task, title, series, matrix, labels, step: task.get_logger(
-    ).report_confusion_matrix(title, series, np.asarray(matrix, float), step, xaxis='predicted',
-                              yaxis='truth', xlabels=labels, ylabels=labels),
+    'confusion': lambda task, matrix, labels, step: task.get_logger().report_confusion_matrix(
+        'test confusion matrix', 'test', np.asarray(matrix, float), step, xaxis='predicted',
+        yaxis='truth', xlabels=labels, ylabels=labels),
     'params': lambda task, name, params: task.connect(_plain(params), name=name),
     'config': lambda task, name, config: task.set_configuration_object(
         name, config_text=json.dumps(_plain(config), indent=1), config_type='json'),
@@ -195,16 +263,3 @@ OPS = {  # replayable logging operations: plain arguments (pictures as PNG bytes
     'artifact': lambda task, name, path: task.upload_artifact(
         name, artifact_object=Path(path), wait_on_upload=False),
     'model': _model}
-
-
-def _decode(png: bytes) -> np.ndarray:
-    import cv2
-    return np.ascontiguousarray(cv2.imdecode(np.frombuffer(png, np.uint8), 1)[..., ::-1])
-
-
-def web_page(task: Any) -> str:
-    """The task's page on the server (its id when that is unknown)."""
-    try:
-        return task.get_output_log_web_page() or task.id
-    except Exception:  # noqa: BLE001
-        return task.id

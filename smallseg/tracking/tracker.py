@@ -1,9 +1,6 @@
-"""The ClearML task of one run (a training run, or a test continuing its task).
-
-Each ClearML call has a time budget (:func:`.server.bounded`). Entries logged before
-:meth:`Tracker.start` wait in a journal; online it is kept, so a lost server costs one warning
-and a switch to an offline session into which everything is replayed.
-"""
+"""The mode and the ClearML task of one run. Every ClearML call has a time budget; what is
+logged waits in a journal, kept while online, so a lost server costs one warning and a switch
+to an offline session into which everything is replayed."""
 from __future__ import annotations
 
 import atexit
@@ -11,38 +8,120 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from mmengine.logging import print_log
 
-from . import session as ops
-from .server import CHECK_TIMEOUT_S, bounded, check_server
+from smallseg.utils.config import cfg_get, head_losses
+from smallseg.utils.errors import UserError
+from smallseg.utils.run_info import RUN_INFO
 
+from . import session as ops
+from .session import Server, bounded, check_server, find_server
+
+MODES = ('auto', 'online', 'offline', 'off')
+ENV_MODE = 'SMALLSEG_CLEARML'
 TASK_FILE = 'clearml_task.json'
 CALL_BUDGET_S = 20.0  # a batch of logging calls; offline Task.init
 INIT_BUDGET_S = 40.0  # online Task.init
 CLOSE_BUDGET_S = 120.0  # closing an online task, waiting for its uploads
 OFFLINE_CLOSE_BUDGET_S = 30.0
+HYPERPARAMETERS = {  # the settings worth comparing across runs: name -> config key
+    'model/backbone': 'model.backbone.type', 'model/depth': 'model.backbone.depth',
+    'model/decode_head': 'model.decode_head.type',
+    'model/num_classes': 'model.decode_head.num_classes',
+    'model/pretrained': 'model.backbone.init_cfg.checkpoint',
+    'optimizer': 'optim_wrapper.optimizer', 'optim_wrapper/type': 'optim_wrapper.type',
+    'optim_wrapper/dtype': 'optim_wrapper.dtype',
+    'schedule/max_epochs': 'train_cfg.max_epochs',
+    'schedule/val_interval': 'train_cfg.val_interval', 'data/data_root': 'data_root',
+    'data/img_size': 'img_size', 'data/batch_size': 'train_dataloader.batch_size',
+    'data/num_workers': 'train_dataloader.num_workers', 'seed': 'randomness.seed'}
+_cli_mode: Optional[str] = None
+_current: Optional[Tracker] = None
+
+
+def set_mode(mode: Optional[str]) -> None:
+    """The tools' ``--clearml`` flag: overrides the environment and the config (None: unset)."""
+    global _cli_mode
+    _cli_mode = mode
+
+
+def add_argument(parser: Any) -> None:
+    """The tools' ``--clearml`` option (pass its value to :func:`set_mode`)."""
+    parser.add_argument(
+        '--clearml', choices=MODES, default=None,
+        help="ClearML tracking: 'auto' (default, from the config's clearml.mode) = online when "
+             "credentials are configured (clearml-init / CLEARML_API_*) and the server "
+             "answers, else an offline session in <work_dir>/clearml/; 'off' = none")
+
+
+def requested_mode(cfg_mode: Optional[str] = None) -> str:
+    """The mode asked for: ``--clearml``, else ``$SMALLSEG_CLEARML``, else the config's."""
+    mode = (_cli_mode or os.environ.get(ENV_MODE) or cfg_mode or 'auto').strip().lower()
+    if mode not in MODES:
+        raise UserError(f"clearml mode must be one of {', '.join(MODES)}, got {mode!r}")
+    return mode
+
+
+def resolve_mode(requested: str) -> tuple[str, Optional[Server], Optional[str]]:
+    """``(mode, server, warning)``: the mode to log in, and why an online run goes offline."""
+    if requested in ('off', 'offline'):
+        return requested, None, None
+    try:
+        server = find_server()
+    except Exception as exc:  # noqa: BLE001 - a broken clearml.conf never stops a run
+        return 'offline', None, f'cannot read the ClearML configuration ({exc})'
+    if server is None:
+        return 'offline', None, None if requested == 'auto' else (
+            'online logging needs credentials (clearml-init, or CLEARML_API_HOST / '
+            'CLEARML_API_ACCESS_KEY / CLEARML_API_SECRET_KEY)')
+    problem = check_server(server)
+    return ('offline', server, f'server {server.host} {problem}') if problem else (
+        'online', server, None)
+
+
+def tracker_for(cfg: Any) -> Tracker:
+    """The tracker of the run configured by ``cfg`` (a new config finishes the previous one)."""
+    global _current
+    if _current is None or _current.cfg is not cfg:
+        if _current is not None:
+            _current.finish()
+        _current = Tracker(cfg)
+    return _current
+
+
+def finish_tracking(artifacts: Optional[dict[str, str | Path]] = None) -> None:
+    """Close the latest run's task, uploading ``artifacts`` ({name: file}) first."""
+    if _current is not None:
+        _current.finish(artifacts)
+
+
+def hyperparameters(cfg: dict) -> dict:
+    """The :data:`HYPERPARAMETERS`, the loss class weights and the schedulers of ``cfg``."""
+    losses = head_losses(cfg.get('model') or {})
+    return {**{name: cfg_get(cfg, key) for name, key in HYPERPARAMETERS.items()},
+            'model/class_weight': losses[0].get('class_weight') if losses else None,
+            'schedule/param_scheduler': [p.get('type') for p in cfg.get('param_scheduler') or []
+                                         if isinstance(p, dict)]}
 
 
 class Tracker:
-    """The run's task; ``resolve()`` gives ``(mode, server, warning)`` when it starts."""
+    """The ClearML task of the run configured by ``cfg``."""
 
-    def __init__(self, cfg: Any, resolve: Callable[[], tuple]) -> None:
-        self.cfg, self._resolve = cfg, resolve
-        self.settings = dict(cfg.get('clearml', None) or {})
+    def __init__(self, cfg: Any) -> None:
+        self.cfg, self.settings = cfg, dict(cfg.get('clearml', None) or {})
         self.work_dir = Path(cfg.get('work_dir') or '.').resolve()
         stem = Path(cfg.filename).stem if getattr(cfg, 'filename', None) else ''
         self.name = self.settings.get('task_name') or stem or self.work_dir.name
+        self.cache_dir = self.work_dir / 'clearml'
         self.mode: Optional[str] = None  # start(): 'online', 'offline' or 'off'
-        self.kind, self.phase = 'train', 'train'  # phase: the loop running now
+        self.kind, self.phase = 'train', 'train'  # phase: 'val' while validating
         self.task: Any = None
-        self.server: Any = None
+        self.server: Optional[Server] = None
+        self.session: Optional[Path] = None  # an offline task's folder (and <folder>.zip)
         self.continue_id: Optional[str] = None  # the task this run continues
         self.previous_online_id: Optional[str] = None  # the offline import continues it
-        self.cache_dir = self.work_dir / 'clearml'
-        self.session: Optional[Path] = None  # an offline task's folder (and <folder>.zip)
-        self.run_config: Optional[tuple[dict, dict]] = None  # (config, hyper-parameters)
         self.finished = self._warned = False
         self._journal: list[tuple[str, tuple]] = []
 
@@ -96,12 +175,12 @@ class Tracker:
         self._send(journal, budget=CALL_BUDGET_S + 2 * len(journal))
 
     def start(self, kind: str = 'train', checkpoint: Optional[str] = None) -> None:
-        """Resolve the mode and open the task; ``kind`` 'test' continues the training task
-        whose TASK_FILE is next to ``checkpoint`` or in the work dir. Idempotent."""
+        """Resolve the mode and open the task (idempotent); a test, or a resumed training,
+        continues the task of the TASK_FILE next to ``checkpoint`` or in the work dir."""
         if self.mode is not None:
             return
         self.kind = kind
-        mode, self.server, warning = self._resolve()
+        mode, self.server, warning = resolve_mode(requested_mode(self.settings.get('mode')))
         previous = self._previous_task(checkpoint) if mode != 'off' else None
         if previous and previous.get('mode') == 'offline':
             mode, self.continue_id = 'offline', previous['id']
@@ -113,11 +192,10 @@ class Tracker:
         self.mode = mode
         if mode == 'off':
             return self._journal.clear()
-        if self.run_config is not None:  # a test's config must not replace the training's
-            config, hyper = self.run_config
-            self._journal[:0] = [('config', ('config', config)), ('params', (
-                'Hyperparameters', hyper))] if kind == 'train' else [
-                ('config', ('test config', config))]
+        config = self.cfg.to_dict()  # a test's config must not replace the training's
+        self._journal[:0] = [('config', ('config', config)), ('params', (
+            'Hyperparameters', hyperparameters(config)))] if kind == 'train' else [
+            ('config', ('test config', config))]
         if warning:
             self.warn(f'ClearML: {warning}; logging offline to {self.cache_dir / "offline"}')
         try:
@@ -148,7 +226,7 @@ class Tracker:
                         name=self.name if self.kind == 'train' else f'{self.name} test',
                         kind=self.kind)
         before = os.environ.get('CLEARML_CACHE_DIR')
-        if self.mode == 'offline':  # read once, by Task.init: where the session goes
+        if self.mode == 'offline':  # read by Task.init: where the session goes
             os.environ['CLEARML_CACHE_DIR'] = str(self.cache_dir)
         try:
             self.task = bounded(lambda: ops.init_task(self.mode, continue_id, settings),
@@ -159,49 +237,42 @@ class Tracker:
         session = self.session = (self.cache_dir / 'offline' / self.task.id
                                   if self.mode == 'offline' else None)
         if self.kind == 'train':  # what tools/test.py and --resume continue
-            info = dict(id=self.task.id, mode=self.mode, name=self.name, project=project,
-                        cache_dir=str(self.cache_dir), previous_online_id=self.previous_online_id,
-                        host=None if session else self.server.host)
-            if session:
-                info.update(session_dir=str(session), zip=f'{session}.zip')
-            try:
-                (self.work_dir / TASK_FILE).write_text(json.dumps(info, indent=2) + '\n')
-            except OSError:
-                pass
+            where = dict(session_dir=str(session), zip=f'{session}.zip') if session else dict(
+                host=self.server.host)
+            (self.work_dir / TASK_FILE).write_text(json.dumps(dict(
+                id=self.task.id, mode=self.mode, name=self.name, project=project,
+                cache_dir=str(self.cache_dir), previous_online_id=self.previous_online_id,
+                **where), indent=2) + '\n')
         atexit.register(self.finish)  # after ClearML's exit hook, so it runs first: bounded
         where = f'offline in {session}' if session else f'online at {self.server.host}'
         print_log(f'ClearML: task {self.task.id} ({self.kind}) logging {where}', 'current')
 
     def check_server(self) -> None:
-        """Online: ping the server (bounded); no answer -> switch to offline."""
-        if self.mode == 'online':
-            try:
-                problem = bounded(lambda: check_server(self.server, login=False),
-                                  2 * CHECK_TIMEOUT_S + 1, 'clearml-ping')
-            except TimeoutError as exc:
-                problem = str(exc)
-            if problem:
-                self._fallback(f'server {self.server.host} {problem}')
+        """Online: check the server (bounded); no answer -> switch to offline."""
+        if self.mode == 'online' and (problem := check_server(self.server)):
+            self._fallback(f'server {self.server.host} {problem}')
 
     def finish(self, artifacts: Optional[dict[str, str | Path]] = None) -> None:
-        """Upload ``artifacts`` ({name: file}) and the run's result files that exist, close
-        the task (bounded), print its web page or the offline zip and its import command."""
+        """Upload ``artifacts`` ({name: file}) and the result files, close the task (bounded),
+        print its web page or the offline zip and its import command."""
         if self.finished:
             return
         atexit.unregister(self.finish)
-        for name, path in {'run_info': self.work_dir / 'run_info.json',
+        for name, path in {'run_info': self.work_dir / RUN_INFO,
                            'training_curves': self.work_dir / 'training_curves.png',
                            'eda_summary': Path('eda_results/eda_summary.json'),
                            **(artifacts or {})}.items():
-            if self.task is not None and path and Path(path).is_file():
+            if path and Path(path).is_file():
                 self.log('artifact', name, str(Path(path).resolve()))
         self.finished, task, session = True, self.task, self.session
         self._journal.clear()
+        if task is None:
+            return
         try:
-            if task is not None and session is not None:
+            if session is not None:
                 ops.close_offline(task, session, OFFLINE_CLOSE_BUDGET_S)
-            elif task is not None:
-                bounded(task.close, CLOSE_BUDGET_S, 'clearml-close')
+            else:
+                bounded(task.close, CLOSE_BUDGET_S)
         except Exception as exc:  # noqa: BLE001
             self.warn(f'ClearML: closing the task did not finish ({exc}); the run itself is '
                       'complete')
@@ -209,8 +280,11 @@ class Tracker:
         if session is not None:
             prev = f", previous_task_id='{self.previous_online_id}'" * bool(
                 self.previous_online_id)
-            print_log(f'ClearML offline session: {session}.zip\nimport it into a ClearML '
-                      f'server with:\n  python -c "from clearml import Task; '
-                      f"Task.import_offline_session('{session}.zip'{prev})\"", 'current')
-        elif task is not None:
-            print_log(f'ClearML task: {ops.web_page(task)}', 'current')
+            return print_log(f'ClearML offline session: {session}.zip\nimport it into a ClearML '
+                             f'server with:\n  python -c "from clearml import Task; '
+                             f"Task.import_offline_session('{session}.zip'{prev})\"", 'current')
+        try:
+            page = task.get_output_log_web_page() or task.id
+        except Exception:  # noqa: BLE001
+            page = task.id
+        print_log(f'ClearML task: {page}', 'current')

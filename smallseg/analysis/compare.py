@@ -1,7 +1,8 @@
 """Model comparison from results.json: detailed JSON, Markdown table, per-model experiment cards.
 
 Writes ``<out_dir>/detailed_comparison.json``, ``<out_dir>/comparison.md`` (models x metrics,
-best value of each column in bold) and ``<out_dir>/<model>_best.json`` (the report's
+best value of each column in bold; ensembles of the models as further rows, without training
+columns) and ``<out_dir>/<model>_best.json`` (the report's
 ``configs/*_best.json``: architecture, encoder, loss, optimiser, schedule, augmentations,
 results, date), built from each model's config file and results entry.
 """
@@ -49,10 +50,18 @@ def _best(models: dict, key: str, higher: Optional[bool]) -> list[str]:
     return sorted(n for n, v in scored.items() if v == target)
 
 
+def ensemble_label(name: str, entry: dict) -> str:
+    """``ensemble (a + b)``: the ensemble's name and its members' config names."""
+    members = [Path(m.get('config') or '?').stem for m in entry.get('members') or []]
+    return f"{name} ({' + '.join(members)})" if members else name
+
+
 def detailed_comparison(results: dict) -> dict:
-    """Every model's metrics side by side, the best model per metric and a ranking."""
+    """Every model's metrics side by side, the best model per metric and a ranking;
+    ensembles (``results['ensembles']``) apart, with their members."""
     models = results.get('models', {})
-    columns = COLUMNS + _class_columns(models) + EXTRA
+    ensembles = results.get('ensembles', {})
+    columns = COLUMNS + _class_columns(models | ensembles) + EXTRA
     rank_key = results.get('best_by') or 'test_mdice'
     ranking = sorted(models, key=lambda n: -(models[n].get(rank_key) or -1.0))
     return dict(
@@ -64,27 +73,37 @@ def detailed_comparison(results: dict) -> dict:
         models={n: {key: _value(models[n], key) for key, _, _ in columns}
                 | {k: models[n].get(k) for k in ('device', 'config', 'checkpoint')}
                 for n in ranking},
-        best_per_metric={key: _best(models, key, hi) for key, _, hi in columns
+        ensembles={n: {key: _value(e, key) for key, _, hi in columns if hi is not None}
+                   | {k: e.get(k) for k in ('device', 'members', 'weights') if k in e}
+                   for n, e in ensembles.items()},
+        best_per_metric={key: _best(models | ensembles, key, hi) for key, _, hi in columns
                          if hi is not None})
 
 
 def comparison_markdown(results: dict) -> str:
-    """A Markdown table, models x metrics, the best value of each score column in bold."""
+    """A Markdown table, models x metrics, the best value of each score column in bold;
+    each ensemble a row after the models (bold where it beats them; no training columns,
+    never the best model, which is a trained one)."""
     models = results.get('models', {})
-    columns = COLUMNS + _class_columns(models) + EXTRA
-    columns = [c for c in columns if any(_value(m, c[0]) is not None for m in models.values())]
+    ensembles = {f'ensemble:{n}': e for n, e in results.get('ensembles', {}).items()}
+    rows = models | ensembles
+    columns = COLUMNS + _class_columns(rows) + EXTRA
+    columns = [c for c in columns if any(_value(m, c[0]) is not None for m in rows.values())]
     lines = ['| model | ' + ' | '.join(h for _, h, _ in columns) + ' |',
              '|---|' + '---:|' * len(columns)]
-    for name in detailed_comparison(results)['ranking']:
+    for name in detailed_comparison(results)['ranking'] + list(ensembles):
         cells = []
         for key, _, higher in columns:
-            v = _value(models[name], key)
+            v = _value(rows[name], key)
             text = '–' if v is None else f'{v:.4f}' if higher else f'{v:g}'
-            if v is not None and name in _best(models, key, higher) and len(models) > 1:
+            if v is not None and name in _best(rows, key, higher) and len(rows) > 1:
                 text = f'**{text}**'
             cells.append(text)
-        mark = ' (best)' if name == results.get('best_model') else ''
-        lines.append(f'| {name}{mark} | ' + ' | '.join(cells) + ' |')
+        if name in ensembles:
+            label = ensemble_label(name.split(':', 1)[1], rows[name])
+        else:
+            label = name + (' (best)' if name == results.get('best_model') else '')
+        lines.append(f'| {label} | ' + ' | '.join(cells) + ' |')
     target = results.get('target')
     lines += ['', f"Best model: **{results.get('best_model')}** ({results.get('best_by')} "
               f"{results.get('best_mdice')}); target mDice > {target}: "
@@ -92,6 +111,9 @@ def comparison_markdown(results: dict) -> str:
               'mDice: mean Dice over all classes, background included, dataset-level (pixel '
               'sums over the split); mDice fg: classes >= 1; mDice/img: mean of per-image mDice. '
               'Bold: best of the column.']
+    if ensembles:
+        lines.append('Ensemble: the mean class probabilities of the models named, then the '
+                     'one-object prior; it is not trained, so it has no training columns.')
     return '\n'.join(lines) + '\n'
 
 

@@ -27,7 +27,7 @@ from mmengine.config import Config
 from .config import load_config
 from ..utils.errors import UserError
 from .outputs import check_output_dir, check_output_file
-from .test import check_checkpoint, settle_auto
+from .test import check_checkpoint, ensemble_members, ensemble_pipeline, settle_auto
 
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -130,6 +130,25 @@ def load_model(config: str | Path | Config, checkpoint: str | Path,
     return model
 
 
+def load_ensemble(pairs: Sequence[tuple[str | Path, str | Path]],
+                  device: Optional[str] = None, cfg_options: Optional[dict] = None,
+                  weights: Optional[Sequence[float]] = None) -> torch.nn.Module:
+    """An :class:`smallseg.models.EnsembleSegmentor` of the ``(config, checkpoint)`` pairs,
+    each member loaded as :func:`load_model` loads one model; checked as
+    :func:`.test.ensemble_members` checks them (same classes). Its test pipeline is the first
+    member's (without Resize when the members' differ: each resizes to its own size)."""
+    from smallseg.models import EnsembleSegmentor
+    specs, cfgs = ensemble_members([(str(c), str(k)) for c, k in pairs], cfg_options)
+    for spec, cfg in zip(specs, cfgs):
+        spec['model'] = load_model(cfg, spec['checkpoint'], device=device)
+    first = specs[0]['model']
+    model = EnsembleSegmentor(members=specs, weights=weights)
+    model.cfg = copy.deepcopy(first.cfg)
+    model.cfg.test_pipeline = ensemble_pipeline(first.cfg.test_pipeline, cfgs)
+    model.dataset_meta = first.dataset_meta
+    return model.to(resolve_device(device)).eval()
+
+
 def _drop_mixed_shape_notice(record: logging.LogRecord) -> bool:
     """mmseg logs a warning for batches of different original sizes, which we handle."""
     return 'Image shapes are different in the batch' not in record.getMessage()
@@ -196,8 +215,13 @@ def _out_names(paths: Sequence[Path]) -> dict[Path, str]:
 def run_inference(config: str | Path, checkpoint: str | Path, source: str | Path,
                   out_dir: str | Path, batch_size: int = 4, device: Optional[str] = None,
                   cfg_options: Optional[dict] = None, overlays: bool = True,
-                  progress: bool = True) -> dict:
+                  progress: bool = True,
+                  more: Sequence[tuple[str | Path, str | Path]] = (),
+                  weights: Optional[Sequence[float]] = None) -> dict:
     """Segment every image of ``source``; write masks, overlays and ``predictions.csv``.
+
+    ``more``: further ``(config, checkpoint)`` pairs; the images are then segmented by the
+    ensemble of all (:func:`load_ensemble`, ``weights`` one per member).
 
     ``out_dir/masks/<stem>.png``: uint8 index masks at the original size;
     ``out_dir/overlays/<stem>.png``: the image with the class colours blended in;
@@ -216,8 +240,13 @@ def run_inference(config: str | Path, checkpoint: str | Path, source: str | Path
         check_output_dir(out / sub, '--out', what='output folder')
     check_output_file(out / 'predictions.csv', '--out')
     resolve_device(device)
-    cfg = load_config(config, cfg_options)
-    model = load_model(cfg, checkpoint, device=device)
+    if more:
+        if weights and len(weights) != len(more) + 1:
+            raise UserError(f'--weights: {len(weights)} given for {len(more) + 1} models')
+        model = load_ensemble([(config, checkpoint), *more], device=device,
+                              cfg_options=cfg_options, weights=weights)
+    else:
+        model = load_model(load_config(config, cfg_options), checkpoint, device=device)
     classes = list(model.dataset_meta['classes'])
     palette = make_palette(len(classes), model.dataset_meta.get('palette'))
     names = _out_names(paths)

@@ -12,7 +12,8 @@ from mmengine.logging import print_log
 from ..utils.errors import UserError
 from .results import read_results
 from .robust import resolve_resume
-from .test import build_test_cfg, evaluate, record_results
+from .test import (build_ensemble_test_cfg, build_test_cfg, evaluate, record_ensemble_results,
+                   record_results)
 from smallseg.tracking import finish_tracking
 from ..utils.run_info import RUN_INFO
 from .train import RUN_SETTINGS, SETTINGS_FILE, build_train_cfg, run_settings, train
@@ -89,7 +90,9 @@ def run_main_job(configs: Sequence[str] = DEFAULT_MODELS, data_root: str = 'data
 
     With ``analyse``: error-analysis pictures in ``supplementary/viz/<model>/``, training
     curves next to the checkpoints and ``results/`` comparison tables, both beside the
-    ``results`` file. Returns the final results.json content.
+    ``results`` file. With two or more models, their ensemble (mean class probabilities,
+    :func:`evaluate_ensemble`) is scored on val and test as ``ensembles['ensemble']``.
+    Returns the final results.json content.
     """
     root = Path(data_root)
     out_root = Path(results).parent  # results/ and supplementary/ go beside results.json
@@ -97,6 +100,7 @@ def run_main_job(configs: Sequence[str] = DEFAULT_MODELS, data_root: str = 'data
         print_log(f'generating the default dataset in {root}', logger='current')
         ensure_default_dataset(root)
     start = time.perf_counter()
+    trained: list[tuple[str, str]] = []
     for config in configs:
         name = Path(config).stem
         work_dir = Path(work_root) / name
@@ -121,6 +125,7 @@ def run_main_job(configs: Sequence[str] = DEFAULT_MODELS, data_root: str = 'data
         else:
             train(cfg, info)
         ckpt = find_best_checkpoint(work_dir)
+        trained.append((str(config), str(ckpt)))
         test_cfg = build_test_cfg(config, ckpt, split='test', work_dir=str(work_dir),
                                   data_root=str(root), amp=amp, cfg_options=cfg_options)
         metrics = evaluate(test_cfg)
@@ -130,6 +135,7 @@ def run_main_job(configs: Sequence[str] = DEFAULT_MODELS, data_root: str = 'data
                           viz_root=out_root / 'supplementary' / 'viz')
         # the test metrics went to the training run's ClearML task: close it with the files
         finish_tracking({'results': results})
+    evaluate_ensemble(trained, results, str(root), work_root, amp=amp, cfg_options=cfg_options)
     if analyse:
         from smallseg.analysis import write_comparison
         write_comparison(results, out_root / 'results')
@@ -137,6 +143,22 @@ def run_main_job(configs: Sequence[str] = DEFAULT_MODELS, data_root: str = 'data
     data_time = round(time.perf_counter() - start, 1)
     print_summary(data, data_time)
     return data
+
+
+def evaluate_ensemble(pairs: Sequence[tuple[str, str]], results: str, data_root: str,
+                      work_root: str = 'work_dirs', amp: Optional[str] = None,
+                      cfg_options: Optional[dict] = None, name: str = 'ensemble') -> None:
+    """Score the ensemble of the trained ``(config, checkpoint)`` pairs on val and test and
+    record it in ``results`` as ``ensembles[name]``; one log line and nothing else with
+    fewer than two models."""
+    if len(pairs) < 2:
+        print_log(f'{name}: skipped ({len(pairs)} model trained; an ensemble needs two)',
+                  logger='current')
+        return
+    for split in ('val', 'test'):
+        cfg = build_ensemble_test_cfg(pairs, split=split, work_dir=str(Path(work_root) / name),
+                                      data_root=data_root, amp=amp, cfg_options=cfg_options)
+        record_ensemble_results(results, name, split, evaluate(cfg), pairs)
 
 
 def analyse_model(config: str, checkpoint: Path, work_dir: Path, data_root: str,
@@ -154,7 +176,8 @@ def analyse_model(config: str, checkpoint: Path, work_dir: Path, data_root: str,
 def print_summary(data: dict, wall_time_s: float) -> None:
     """A short table of the results on stdout."""
     print(f"\n{'model':<22}{'val mDice':>10}{'test mDice':>11}{'epochs':>8}{'train s':>9}")
-    for name, m in data['models'].items():
+    rows = list(data['models'].items()) + list(data.get('ensembles', {}).items())
+    for name, m in rows:
         val, test = m.get('val_mdice'), m.get('test_mdice')
         print(f"{name:<22}{val if val is not None else '-':>10}"
               f"{test if test is not None else '-':>11}{m.get('epochs') or '-':>8}"

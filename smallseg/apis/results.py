@@ -68,15 +68,16 @@ def read_results(path: str | Path) -> dict:
 
 
 def update_results(path: str | Path, model: str, entry: dict[str, Any],
-                   target: float = TARGET_MDICE) -> dict:
-    """Merge ``entry`` into ``models[model]`` and recompute the summary fields.
+                   target: float = TARGET_MDICE, section: str = 'models') -> dict:
+    """Merge ``entry`` into ``<section>[model]`` and recompute the summary fields.
 
+    ``section``: ``'models'`` (trained runs) or ``'ensembles'`` (ensembles of them).
     Summary: ``best_model`` / ``best_mdice`` by test mDice (val mDice when no model has a
-    test score), ``target`` and ``target_achieved`` (best_mdice > target).
+    test score) over ``models``, ``target`` and ``target_achieved`` (best_mdice > target).
     """
     path = Path(path)
     data = read_results(path)
-    data['models'].setdefault(model, {}).update(entry)
+    data.setdefault(section, {}).setdefault(model, {}).update(entry)
     key = 'test_mdice' if any(
         m.get('test_mdice') is not None for m in data['models'].values()) else 'val_mdice'
     scored = {name: m[key] for name, m in data['models'].items() if m.get(key) is not None}

@@ -5,7 +5,7 @@ import copy
 import json
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 from mmengine.config import Config
@@ -72,20 +72,10 @@ def set_flip(cfg: Config) -> None:
     cfg.model.test_cfg = dict(cfg.model.get('test_cfg') or dict(mode='whole'), flip=True)
 
 
-def build_test_cfg(config: str | Path, checkpoint: str | Path, split: str = 'test',
-                   work_dir: Optional[str] = None, data_root: Optional[str] = None,
-                   amp: Optional[str] = None, show_dir: Optional[str] = None,
-                   cfg_options: Optional[dict] = None, launcher: str = 'none',
-                   csv_path: Optional[str | Path] = None, tta: bool = False) -> Config:
-    """Config for evaluating ``checkpoint`` on ``split`` ('val' or 'test').
-
-    ``csv_path``: where the evaluator (DiceMetric) writes one row per image. ``tta``: flip
-    test-time augmentation, as mmseg's --tta, by the model's own ``test_cfg.flip``
-    (:func:`set_flip`).
-    The split is checked first as the training data is (:func:`.validate.validate_dataset`):
-    a pair that cannot be scored stops the run before the model is built, and the work dir
-    must be writable.
-    """
+def _load_split(config: str | Path, split: str, work_dir: Optional[str],
+                data_root: Optional[str], cfg_options: Optional[dict],
+                csv_path: Optional[str | Path]) -> Config:
+    """``config`` set to score ``split``, its data checked and the work dir writable."""
     if split not in ('val', 'test'):
         raise UserError(f"--split must be 'val' or 'test', got {split!r}")
     cfg = load_config(config, cfg_options)
@@ -101,11 +91,11 @@ def build_test_cfg(config: str | Path, checkpoint: str | Path, split: str = 'tes
     validate_dataset(cfg, loaders=('test_dataloader',), purpose='test',
                      names={'test_dataloader': split})
     check_output_dir(cfg.work_dir, '--work-dir', what='work dir')
-    settle_auto(cfg, check_checkpoint(checkpoint, cfg))
-    cfg.load_from = str(checkpoint)
-    cfg.model.backbone.init_cfg = None  # weights come from the checkpoint
-    if tta:
-        set_flip(cfg)
+    return cfg
+
+
+def _configure_run(cfg: Config, amp: Optional[str], launcher: str,
+                   show_dir: Optional[str]) -> None:
     configure_amp(cfg, amp or cfg.get('amp', 'auto'))
     configure_workers(cfg)
     configure_launcher(cfg, launcher)
@@ -113,6 +103,128 @@ def build_test_cfg(config: str | Path, checkpoint: str | Path, split: str = 'tes
         vis = cfg.default_hooks.visualization
         vis.update(draw=True, interval=1, show=False)
         cfg.visualizer.save_dir = str(show_dir)
+
+
+def build_test_cfg(config: str | Path, checkpoint: str | Path, split: str = 'test',
+                   work_dir: Optional[str] = None, data_root: Optional[str] = None,
+                   amp: Optional[str] = None, show_dir: Optional[str] = None,
+                   cfg_options: Optional[dict] = None, launcher: str = 'none',
+                   csv_path: Optional[str | Path] = None, tta: bool = False) -> Config:
+    """Config for evaluating ``checkpoint`` on ``split`` ('val' or 'test').
+
+    ``csv_path``: where the evaluator (DiceMetric) writes one row per image. ``tta``: flip
+    test-time augmentation, as mmseg's --tta, by the model's own ``test_cfg.flip``
+    (:func:`set_flip`).
+    The split is checked first as the training data is (:func:`.validate.validate_dataset`):
+    a pair that cannot be scored stops the run before the model is built, and the work dir
+    must be writable.
+    """
+    cfg = _load_split(config, split, work_dir, data_root, cfg_options, csv_path)
+    settle_auto(cfg, check_checkpoint(checkpoint, cfg))
+    cfg.load_from = str(checkpoint)
+    cfg.model.backbone.init_cfg = None  # weights come from the checkpoint
+    if tta:
+        set_flip(cfg)
+    _configure_run(cfg, amp, launcher, show_dir)
+    return cfg
+
+
+def pair_up(paths: Sequence[str]) -> list[tuple[str, str]]:
+    """``[CONFIG, CHECKPOINT, CONFIG, CHECKPOINT, ...]`` as pairs; an odd count is an error
+    naming the config left without a checkpoint."""
+    paths = [str(p) for p in paths]
+    if len(paths) % 2:
+        raise UserError(f'models come as CONFIG CHECKPOINT pairs: {paths[-1]} has no '
+                        f'checkpoint ({len(paths)} paths given)')
+    return list(zip(paths[::2], paths[1::2]))
+
+
+def _classes(cfg: Config, meta: dict) -> tuple[str, ...]:
+    """The class names a member predicts: its checkpoint's, else its config's, else
+    ``num_classes`` numbered classes."""
+    classes = (meta.get('dataset_meta') or {}).get('classes') or (
+        cfg.get('metainfo') or {}).get('classes')
+    if not classes:
+        classes = [f'class_{i}' for i in range(cfg.model.decode_head.num_classes)]
+    return tuple(classes)
+
+
+def _input_size(cfg: Config) -> Optional[tuple[int, int]]:
+    """``(h, w)`` of the fixed-size Resize of a config's test pipeline; None without one."""
+    for t in cfg.test_dataloader.dataset.get('pipeline', []):
+        if t.get('type') == 'Resize':
+            scale = t.get('scale')
+            if t.get('keep_ratio') or not isinstance(scale, (list, tuple)):
+                return None
+            return int(scale[1]), int(scale[0])
+    return None
+
+
+def ensemble_members(pairs: Sequence[tuple[str, str]], cfg_options: Optional[dict] = None,
+                     tta: bool = False) -> tuple[list[dict], list[Config]]:
+    """One ``EnsembleSegmentor`` member spec per ``(config, checkpoint)`` and the members'
+    configs: each checkpoint checked against its config, its 'auto' values settled from the
+    checkpoint, ``tta`` switching flip on in every member; members predicting different
+    classes are an error naming both configs."""
+    specs, cfgs, classes = [], [], []
+    for config, checkpoint in pairs:
+        cfg = load_config(config, cfg_options)
+        meta = check_checkpoint(checkpoint, cfg)
+        settle_auto(cfg, meta)
+        cfg.model.backbone.init_cfg = None  # weights come from the checkpoint
+        if tta:
+            set_flip(cfg)
+        classes.append(_classes(cfg, meta))
+        if classes[-1] != classes[0]:
+            raise UserError(f'ensemble members predict different classes: {pairs[0][0]} '
+                            f'({", ".join(classes[0])}) and {config} '
+                            f'({", ".join(classes[-1])}); an ensemble averages one set')
+        specs.append(dict(model=cfg.model.to_dict(), checkpoint=str(checkpoint),
+                          name=str(config), input_size=_input_size(cfg)))
+        cfgs.append(cfg)
+    return specs, cfgs
+
+
+def ensemble_pipeline(pipeline: list, members: Sequence[Config]) -> list:
+    """The test pipeline an ensemble's data goes through: ``pipeline`` (the first member's)
+    when every member's test pipeline is the same; else without its Resize, each member
+    resizing the original image to its own fixed size."""
+    pipelines = [m.test_dataloader.dataset.get('pipeline', []) for m in members]
+    if all(p == pipelines[0] for p in pipelines):
+        return list(pipeline)
+    for cfg in members:
+        if _input_size(cfg) is None:
+            raise UserError(f'{cfg.filename}: ensemble members with different test '
+                            'pipelines need a fixed-size Resize (keep_ratio=False) in each')
+    return [t for t in pipeline if t.get('type') != 'Resize']
+
+
+def build_ensemble_test_cfg(pairs: Sequence[tuple[str, str]], split: str = 'test',
+                            work_dir: Optional[str] = None, data_root: Optional[str] = None,
+                            amp: Optional[str] = None, show_dir: Optional[str] = None,
+                            cfg_options: Optional[dict] = None, launcher: str = 'none',
+                            csv_path: Optional[str | Path] = None, tta: bool = False,
+                            weights: Optional[Sequence[float]] = None) -> Config:
+    """Config for evaluating the ensemble of ``pairs`` (``(config, checkpoint)``, two or
+    more) on ``split``: the first config's data, evaluator and runtime, the model an
+    :class:`smallseg.models.EnsembleSegmentor` of all (mean class probabilities at the mask
+    size, then the first member's one-object prior). Work dir: ``work_dirs/ensemble``."""
+    if len(pairs) < 2:
+        raise UserError(f'an ensemble needs two or more CONFIG CHECKPOINT pairs, got '
+                        f'{len(pairs)}')
+    first = pairs[0][0]
+    work_dir = work_dir or str(Path(default_work_dir(first)).parent / 'ensemble')
+    cfg = _load_split(first, split, work_dir, data_root, cfg_options, csv_path)
+    specs, members = ensemble_members(pairs, cfg_options, tta)
+    dataset = cfg.test_dataloader.dataset
+    dataset.pipeline = ensemble_pipeline(dataset.pipeline, members)
+    # the ensemble's preprocessor only moves the batch to the device: each member
+    # normalises and pads it its own way (not the top-level data_preprocessor of the config)
+    cfg.model = dict(type='EnsembleSegmentor', members=specs,
+                     weights=list(weights) if weights else None,
+                     data_preprocessor=dict(type='BaseDataPreprocessor'))
+    cfg.load_from = None  # each member loads its own checkpoint
+    _configure_run(cfg, amp, launcher, show_dir)
     return cfg
 
 
@@ -174,6 +286,33 @@ def write_outputs(paths: dict[str, Path], metrics: dict, title: str) -> None:
                               paths['confusion'], title=title)
 
 
+def metric_fields(split: str, metrics: dict) -> dict:
+    """The results.json fields of one evaluation: ``<split>_mdice``, ``<split>_miou``,
+    ``<split>_mdice_fg``, ``<split>_mdice_per_image``, ``<split>_dice_per_class`` and
+    ``<split>_iou_per_class``."""
+    return {f'{split}_mdice': metrics.get('mDice'), f'{split}_miou': metrics.get('mIoU'),
+            f'{split}_mdice_fg': metrics.get('mDice_fg'),
+            f'{split}_mdice_per_image': metrics.get('mDice_per_image'),
+            f'{split}_dice_per_class': per_class(metrics, 'Dice'),
+            f'{split}_iou_per_class': per_class(metrics, 'IoU')}
+
+
+def record_ensemble_results(results_path: str | Path, name: str, split: str, metrics: dict,
+                            pairs: Sequence[tuple[str, str]],
+                            weights: Optional[Sequence[float]] = None) -> dict:
+    """Merge an ensemble's evaluation into results.json under ``ensembles[name]``: the
+    metric fields of a model's entry (:func:`metric_fields`), ``members`` (``[{config,
+    checkpoint}]``), ``weights`` when given, ``device`` and ``evaluated``. Ensembles are
+    kept apart from ``models`` (the trained runs): they have no training record and take no
+    part in ``best_model``."""
+    entry = dict(metric_fields(split, metrics),
+                 members=[dict(config=str(c), checkpoint=str(k)) for c, k in pairs],
+                 device=device_name(), evaluated=time.strftime('%Y-%m-%d'))
+    if weights:
+        entry['weights'] = list(weights)
+    return update_results(results_path, name, entry, section='ensembles')
+
+
 def record_results(results_path: str | Path, model_name: str, split: str, metrics: dict,
                    config: str | Path, checkpoint: str | Path) -> dict:
     """Merge this evaluation (and the training run's info, if found) into results.json.
@@ -186,13 +325,9 @@ def record_results(results_path: str | Path, model_name: str, split: str, metric
     ``device`` = the training device); from its
     logs: ``val_dice_per_class`` at the best epoch.
     """
-    entry = {f'{split}_mdice': metrics.get('mDice'), f'{split}_miou': metrics.get('mIoU'),
-             f'{split}_mdice_fg': metrics.get('mDice_fg'),
-             f'{split}_mdice_per_image': metrics.get('mDice_per_image'),
-             f'{split}_dice_per_class': per_class(metrics, 'Dice'),
-             f'{split}_iou_per_class': per_class(metrics, 'IoU'),
-             'config': str(config), 'checkpoint': str(checkpoint), 'device': device_name(),
-             'evaluated': time.strftime('%Y-%m-%d')}
+    entry = dict(metric_fields(split, metrics), config=str(config),
+                 checkpoint=str(checkpoint), device=device_name(),
+                 evaluated=time.strftime('%Y-%m-%d'))
     run_info = Path(checkpoint).parent / RUN_INFO
     if run_info.is_file():
         info = json.loads(run_info.read_text())

@@ -35,8 +35,10 @@ test: setup-dev
 lint: setup-dev
 	$(VENV)/bin/ruff check smallseg tools eda datasets tests
 
+# step and epoch breakdown of both default configs, epoch times side by side with BENCH_REV
+BENCH_REV ?= main
 benchmark: setup
-	$(PY) tools/benchmark.py configs/deeplabv3plus_r50.py
+	$(PY) tools/benchmark.py configs/deeplabv3plus_r50.py configs/unet_r34.py --compare $(BENCH_REV)
 
 clean:
 	rm -rf $(VENV) work_dirs data eda_results

@@ -1,10 +1,5 @@
-"""ClearML experiment tracking that never costs a run (docs/tracking.md).
-
-Mode: ``--clearml`` (:func:`set_mode`) > ``$SMALLSEG_CLEARML`` > the config's ``clearml.mode``.
-A run's task is a :class:`Tracker` (:mod:`.tracker`); :mod:`.hook` logs into it (mmengine's
-ClearML backend: config, scalars, images; :class:`~.hook.ClearMLHook`: the rest); :mod:`.session`
-holds the ClearML calls.
-"""
+"""ClearML tracking that never costs a run (docs/tracking.md): the mode and the run's task in
+:mod:`.tracker`, what a Runner logs in :mod:`.hook`, the ClearML calls in :mod:`.session`."""
 from . import hook  # noqa: F401  (registers SafeClearMLVisBackend, ClearMLHook)
 from .session import CHECK_TIMEOUT_S
 from .tracker import (ENV_MODE, MODES, TASK_FILE, Tracker, add_argument, finish_tracking,

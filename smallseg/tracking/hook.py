@@ -5,7 +5,6 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
-from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.visualization import ClearMLVisBackend
 from mmseg.registry import HOOKS, VISBACKENDS
@@ -20,16 +19,12 @@ SKIP_KEYS = {'epoch', 'iter', 'step', 'time', 'data_time'}
 
 @VISBACKENDS.register_module()
 class SafeClearMLVisBackend(ClearMLVisBackend):
-    """``ClearMLVisBackend`` on the run's :class:`~smallseg.tracking.Tracker`, which opens and
-    closes the task: training scalars as ``iter/<key>`` curves, validation metrics per epoch.
+    """``ClearMLVisBackend`` into the run's :class:`~smallseg.tracking.Tracker`, which opens and
+    closes the task: training scalars as ``iter/<key>``, validation metrics per epoch, at most
+    ``max_images`` images a run."""
 
-    Args:
-        max_images (int): Images logged per run. Defaults to 20.
-    """
-
-    def __init__(self, save_dir: Optional[str] = None, init_kwargs: Optional[dict] = None,
-                 artifact_suffix: Sequence[str] = (), max_images: int = 20) -> None:
-        super().__init__(save_dir, init_kwargs, tuple(artifact_suffix))
+    def __init__(self, save_dir: Optional[str] = None, max_images: int = 20, **kwargs: Any) -> None:
+        super().__init__(save_dir, **kwargs)
         self._tracker: Any = None
         self._images_left = max_images
 
@@ -59,14 +54,10 @@ class SafeClearMLVisBackend(ClearMLVisBackend):
 
 @HOOKS.register_module()
 class ClearMLHook(Hook):
-    """Opens the run's ClearML task (a test continues its training task); logs training loss
-    and learning rate per epoch, prediction pictures, test metrics and the output model.
-
-    Args:
-        num_images (int): Prediction pictures per validation/test. Defaults to 4.
-        health_check (bool): Online, check the server after each epoch and switch to offline
-            when it stopped answering. Defaults to True.
-    """
+    """Opens the run's ClearML task (a test continues its training task); logs training loss and
+    learning rate per epoch, ``num_images`` prediction pictures per validation or test, test
+    metrics and the output model; online, ``health_check`` checks the server after each epoch
+    and switches to offline when it stopped answering."""
 
     priority = 'LOW'  # after LoggerHook; before CheckpointHook saves the best checkpoint
 
@@ -74,25 +65,19 @@ class ClearMLHook(Hook):
         self.num_images, self.health_check = num_images, health_check
         self._samples: list = []
 
-    def _tracker(self, runner: Any) -> Any:
-        tracker = tracker_for(runner.cfg) if is_main_process() else None
-        return tracker if tracker is not None and tracker.active else None
-
     def before_train(self, runner: Any) -> None:
-        if (tracker := self._tracker(runner)) is not None:
-            tracker.start('train')
+        tracker_for(runner.cfg).start('train')
 
     def before_test(self, runner: Any) -> None:
-        if (tracker := self._tracker(runner)) is not None:
-            tracker.start('test', checkpoint=runner.cfg.get('load_from'))
+        tracker_for(runner.cfg).start('test', checkpoint=runner.cfg.get('load_from'))
 
     def before_val_epoch(self, runner: Any) -> None:
-        if (tracker := self._tracker(runner)) is not None:  # LoggerHook logs val metrics
-            tracker.phase = 'val'
+        tracker_for(runner.cfg).phase = 'val'  # LoggerHook logs the val metrics
 
     def after_val_iter(self, runner: Any, batch_idx: int, data_batch: Any = None,
                        outputs: Optional[Sequence] = None) -> None:
-        for sample in (outputs or [])[:max(0, self.num_images - len(self._samples))]:
+        wanted = self.num_images - len(self._samples) if tracker_for(runner.cfg).active else 0
+        for sample in (outputs or [])[:max(0, wanted)]:
             try:
                 self._samples.append((sample.img_path, sample.gt_sem_seg.data[0].cpu().numpy(),
                                       sample.pred_sem_seg.data[0].cpu().numpy()))
@@ -102,9 +87,8 @@ class ClearMLHook(Hook):
     after_test_iter = after_val_iter
 
     def after_train_epoch(self, runner: Any) -> None:
-        if (tracker := self._tracker(runner)) is None:
-            return
-        epoch, scalars = runner.epoch + 1, runner.message_hub.log_scalars  # counted after
+        tracker, scalars = tracker_for(runner.cfg), runner.message_hub.log_scalars
+        epoch = runner.epoch + 1  # counted after this hook
         if (loss := scalars.get('train/loss')) is not None:
             n = max(1, len(runner.train_dataloader))
             tracker.log('scalars', [('loss', 'train', float(loss.mean(n)), epoch)])
@@ -114,14 +98,13 @@ class ClearMLHook(Hook):
             tracker.check_server()
 
     def after_val_epoch(self, runner: Any, metrics: Optional[dict] = None) -> None:
-        if (tracker := self._tracker(runner)) is not None:  # metrics: the backend's
-            self._log_pictures(runner, tracker, 'val', runner.epoch)
-            tracker.phase = 'train'
+        tracker = tracker_for(runner.cfg)  # the backend logs the metrics
+        self._log_pictures(runner, tracker, 'val', runner.epoch)
+        tracker.phase = 'train'
 
     def after_test_epoch(self, runner: Any, metrics: Optional[dict] = None) -> None:
-        if (tracker := self._tracker(runner)) is None:
-            return
-        metrics, step = metrics or {}, epoch_from_name(runner.cfg.get('load_from')) or 0
+        tracker, metrics = tracker_for(runner.cfg), metrics or {}
+        step = epoch_from_name(runner.cfg.get('load_from')) or 0
         tracker.log('scalars', metric_rows(metrics, 'test', step))
         tracker.log('single', [(f'test {k}', v) for k, v in numbers(metrics) if '.' not in k])
         matrix, classes = metrics.get('confusion_matrix'), _meta(runner)[0]
@@ -130,8 +113,7 @@ class ClearMLHook(Hook):
         self._log_pictures(runner, tracker, 'test', step)
 
     def _log_pictures(self, runner: Any, tracker: Any, split: str, step: int) -> None:
-        classes, palette = _meta(runner)
-        palette = make_palette(len(classes), palette)
+        palette = _meta(runner)[1]
         for img_path, truth, pred in self._samples:
             try:
                 picture = side_by_side(img_path, truth, pred, palette)
@@ -142,12 +124,10 @@ class ClearMLHook(Hook):
         self._samples = []
 
     def after_run(self, runner: Any) -> None:
-        if (tracker := self._tracker(runner)) is None or tracker.kind != 'train':
-            return
-        last = Path(runner.work_dir) / 'last_checkpoint'
+        tracker, last = tracker_for(runner.cfg), Path(runner.work_dir) / 'last_checkpoint'
         best = runner.message_hub.get_info('best_ckpt') or (
             last.read_text().strip() if last.is_file() else None)
-        if best and Path(best).is_file():
+        if tracker.kind == 'train' and best and Path(best).is_file():
             classes = _meta(runner)[0]
             tracker.log('model', str(Path(best).resolve()), f'{tracker.name} best',
                         epoch_from_name(best) or 0, {c: i for i, c in enumerate(classes)})
@@ -180,15 +160,16 @@ def side_by_side(img_path: str, truth: np.ndarray, pred: np.ndarray,
     if image is None:
         raise OSError(f'cannot read {img_path}')
     h, w = truth.shape
-    panels = [cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)[..., ::-1]] + [
-        colorize(m.astype(np.int64), palette) for m in (truth, pred)]
     size = (max(1, round(w * height / h)), height) if h > height else (w, h)
+    truth, pred = (cv2.resize(colorize(m.astype(np.int64), palette), size,
+                              interpolation=cv2.INTER_NEAREST) for m in (truth, pred))
     gap = np.full((size[1], 4, 3), 255, np.uint8)
-    return np.concatenate([x for p in panels for x in (cv2.resize(
-        np.ascontiguousarray(p), size, interpolation=cv2.INTER_NEAREST), gap)][:-1], axis=1)
+    image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)[..., ::-1]
+    return np.concatenate([image, gap, truth, gap, pred], axis=1)
 
 
-def _meta(runner: Any) -> tuple[list, Any]:
+def _meta(runner: Any) -> tuple[list, np.ndarray]:
     """Classes and palette of the dataset of the loop running now (or last)."""
     meta = runner.visualizer.dataset_meta or {}
-    return list(meta.get('classes') or ()), meta.get('palette')
+    classes = list(meta.get('classes') or ())
+    return classes, make_palette(len(classes), meta.get('palette'))

@@ -1,5 +1,5 @@
-"""The ClearML calls behind a run's task: server check, open, the logging operations its
-journal replays (``OPS``), close. Any may block or raise: :func:`bounded` gives each a budget."""
+"""The ClearML calls behind a run's task: server check, open, the logging operations its journal
+replays (``OPS``), close. Any may block or raise: the tracker gives each a time budget."""
 from __future__ import annotations
 
 import atexit
@@ -8,48 +8,29 @@ import json
 import logging
 import os
 import platform
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
 import urllib.error
 import urllib.request
 import zipfile
-from concurrent.futures import Future
-from importlib import metadata
+from contextlib import suppress
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable, NamedTuple, Optional, Sequence
+from typing import Any, NamedTuple, Optional, Sequence
 
 import numpy as np
+import torch
 
-REPO = Path(__file__).resolve().parents[2]
+from smallseg.utils.provenance import code_version, installed_packages
+from smallseg.utils.run_info import device_name
+from smallseg.utils.timeout import call_with_timeout
+
 CHECK_TIMEOUT_S = 3.0  # server check (login), per socket operation
 # nothing patched, no repository scan (it asks updates.clear.ml): smallseg logs git and pip
 FRAMEWORKS_OFF = dict.fromkeys((
     'pytorch matplotlib tensorflow tensorboard tfdefines hydra scikit joblib megengine xgboost '
     'catboost fastai lightgbm gradio jsonargparse detect_repository').split(), False)
-
-
-def bounded(fn: Callable[[], Any], budget: float) -> Any:
-    """``fn()`` in a daemon thread: its result, its exception, or TimeoutError after ``budget``
-    seconds (the thread is left behind and cannot block the run or its exit)."""
-    future: Future = Future()
-
-    def run() -> None:
-        try:
-            future.set_result(fn())
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller
-            future.set_exception(exc)
-
-    thread = threading.Thread(target=run, name='clearml-call', daemon=True)
-    thread.start()
-    thread.join(budget)
-    if thread.is_alive():
-        raise TimeoutError(f'no answer in {budget:.0f} s')
-    return future.result()
 
 
 class Server(NamedTuple):
@@ -85,11 +66,10 @@ def check_server(server: Server) -> Optional[str]:
         'Content-Type': 'application/json', 'Authorization': f'Basic {token}'})
 
     def login() -> None:
-        with urllib.request.urlopen(request, timeout=CHECK_TIMEOUT_S) as response:
-            response.read(1 << 16)
+        urllib.request.urlopen(request, timeout=CHECK_TIMEOUT_S).close()
 
     try:  # the budget covers DNS, connect and read, whatever happens
-        bounded(login, 2 * CHECK_TIMEOUT_S + 1)
+        call_with_timeout(login, 2 * CHECK_TIMEOUT_S + 1)
     except urllib.error.HTTPError as exc:
         return 'rejected the credentials' if exc.code in (401, 403) else f'answered HTTP {exc.code}'
     except OSError as exc:  # URLError and TimeoutError included
@@ -99,7 +79,7 @@ def check_server(server: Server) -> Optional[str]:
 
 
 def init_task(mode: str, continue_id: Optional[str], settings: dict) -> Any:
-    """``Task.init`` with ``settings`` (project, name, tags, kind) or reopening ``continue_id``;
+    """``Task.init`` with ``settings`` (project, name, tags, kind), or ``continue_id`` reopened;
     a new or training task gets git commit, pip freeze and machine."""
     from clearml import Task
     from clearml.config import get_offline_dir
@@ -113,55 +93,35 @@ def init_task(mode: str, continue_id: Optional[str], settings: dict) -> Any:
     elif Task.is_offline():
         raise RuntimeError('this process already logs offline')
     clearml_internals()
-    # Task.init would reseed random, numpy and torch with one fixed seed: every unseeded run
-    # after it would draw the same seed; the run's seeding stays mmengine's (randomness)
-    Task.set_random_seed(None)
+    Task.set_random_seed(None)  # else Task.init reseeds random, numpy and torch with one seed
     task = Task.init(
         project_name=settings['project'], task_name=settings['name'], tags=settings['tags'],
         task_type='training' if settings['kind'] == 'train' or continue_id else 'testing',
         reuse_last_task_id=continue_id or False, continue_last_task=0 if continue_id else False,
         auto_connect_arg_parser=False, auto_connect_frameworks=FRAMEWORKS_OFF,
         auto_resource_monitoring=mode == 'online')
-    for name in list(logging.root.manager.loggerDict):
-        if name.startswith('clearml'):
-            logging.getLogger(name).setLevel(logging.ERROR)
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith('clearml')]:
+        logging.getLogger(name).setLevel(logging.ERROR)
     clearml_internals(task, models=models)
     if settings['kind'] == 'train' or not continue_id:
-        commit = _git('rev-parse', 'HEAD')
-        pip = sorted({f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions()
-                      if d.metadata['Name']}, key=str.lower)
+        code, pip = code_version(), '\n'.join(installed_packages())
         task.update_task({'script': {
-            'repository': re.sub(r'//[^/@]*@', '//', _git('remote', 'get-url', 'origin')),
-            'version_num': commit, 'branch': _git('rev-parse', '--abbrev-ref', 'HEAD'),
-            'requirements': {'pip': '\n'.join(pip)}}})
-        import torch
+            'repository': code['remote'], 'branch': code['branch'], 'version_num': code['commit'],
+            'requirements': {'pip': pip}}})
         task.set_user_properties(
-            git_commit=commit or 'unknown', git_dirty=str(bool(_git(
-                'status', '--porcelain', '--untracked-files=no'))) if commit else 'unknown',
-            host=platform.node(), platform=platform.platform(),
-            cpu=platform.processor() or platform.machine(), cpu_count=str(os.cpu_count()),
-            python=sys.version.split()[0], torch=torch.__version__,
-            cuda=torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none',
-            command=' '.join(sys.argv))
+            **{f'git_{k}': 'unknown' if v in ('', None) else str(v) for k, v in code.items()},
+            host=platform.node(), platform=platform.platform(), device=device_name(),
+            cpu_count=str(os.cpu_count()), python=platform.python_version(),
+            torch=torch.__version__, command=' '.join(sys.argv))
     return task
-
-
-def _git(*args: str) -> str:
-    try:
-        return subprocess.run(['git', '-C', str(REPO), *args], capture_output=True, text=True,
-                              timeout=5, check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ''
 
 
 def clearml_internals(task: Any = None, models: Sequence[dict] = (), weights: tuple = (),
                       detach: Optional[str] = None) -> None:
-    """Every private ClearML attribute smallseg uses (clearml 2.1; checked by
-    ``test_clearml_internals_exist``). Reports always go through a thread, not a forked process.
-    ``models``: the output models a reopened offline session forgot. ``weights``: ``(model, file,
-    iteration)`` offline (``update_weights`` asks a stand-in model whether it is published).
-    ``detach``: let go of ``task`` ('closing': its close ran out of time; 'lost': its server is
-    gone, the process goes offline, the task's threads stop and write to a scratch folder)."""
+    """Every private ClearML attribute smallseg uses (clearml 2.1); reports go through a thread.
+    ``models``: output models a reopened offline session forgot; ``weights``: ``(model, file,
+    iteration)`` of an offline output model; ``detach``: let go of ``task``, 'closing' (its close
+    ran out of time) or 'lost' (server gone: the process goes offline, its threads stop)."""
     from clearml import Task
     from clearml.backend_interface.base import InterfaceBase
     Task._report_subprocess_enabled = False
@@ -196,13 +156,11 @@ def clearml_internals(task: Any = None, models: Sequence[dict] = (), weights: tu
         task._offline_dir = scratch = Path(tempfile.mkdtemp(prefix='clearml-detached-'))
         task._metrics_manager._offline_log_filename = scratch / 'metrics.jsonl'
         task._logger._task_handler._background_log._offline_log_filename = scratch / 'log'
-        for stop in (getattr(task._dev_worker, 'unregister', None),
-                     getattr(task._resource_monitor, 'stop', None),
-                     getattr(task._Task__reporter, 'stop', None)):
-            try:
-                bounded(stop, 3.0) if stop else None
-            except Exception:  # noqa: BLE001
-                pass
+        for stop in filter(None, (getattr(task._dev_worker, 'unregister', None),
+                                  getattr(task._resource_monitor, 'stop', None),
+                                  getattr(task._Task__reporter, 'stop', None))):
+            with suppress(Exception):
+                call_with_timeout(stop, 3.0)
         task._dev_worker = task._resource_monitor = None
 
 
@@ -218,7 +176,7 @@ def close_offline(task: Any, session: Path, budget: float) -> None:
     if models.is_dir():
         models.rename(parked)
     try:
-        bounded(task.close, budget)
+        call_with_timeout(task.close, budget)
     finally:
         if parked.is_dir():
             parked.rename(models)
@@ -256,8 +214,7 @@ OPS = {  # replayable logging operations: plain arguments (pictures as PNG bytes
         'test confusion matrix', 'test', np.asarray(matrix, float), step, xaxis='predicted',
         yaxis='truth', xlabels=labels, ylabels=labels),
     'params': lambda task, name, params: task.connect(_plain(params), name=name),
-    'config': lambda task, name, config: task.set_configuration_object(
-        name, config_text=json.dumps(_plain(config), indent=1), config_type='json'),
+    'config': lambda task, name, config: task.connect_configuration(_plain(config), name=name),
     'properties': lambda task, props: task.set_user_properties(
         **{k: str(v) for k, v in props.items()}),
     'artifact': lambda task, name, path: task.upload_artifact(

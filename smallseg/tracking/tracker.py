@@ -1,23 +1,25 @@
-"""The mode and the ClearML task of one run. Every ClearML call has a time budget; what is
-logged waits in a journal, kept while online, so a lost server costs one warning and a switch
-to an offline session into which everything is replayed."""
+"""The mode and the ClearML task of one run. Every ClearML call has a time budget; a journal of
+what is logged online lets a lost server cost one warning and a switch to offline, replayed."""
 from __future__ import annotations
 
 import atexit
 import json
 import logging
 import os
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, Optional
 
+from mmengine.dist import is_main_process
 from mmengine.logging import print_log
 
 from smallseg.utils.config import cfg_get, head_losses
 from smallseg.utils.errors import UserError
 from smallseg.utils.run_info import RUN_INFO
+from smallseg.utils.timeout import call_with_timeout
 
 from . import session as ops
-from .session import Server, bounded, check_server, find_server
+from .session import Server, check_server, find_server
 
 MODES = ('auto', 'online', 'offline', 'off')
 ENV_MODE = 'SMALLSEG_CLEARML'
@@ -32,8 +34,7 @@ HYPERPARAMETERS = {  # the settings worth comparing across runs: name -> config 
     'model/num_classes': 'model.decode_head.num_classes',
     'model/pretrained': 'model.backbone.init_cfg.checkpoint',
     'optimizer': 'optim_wrapper.optimizer', 'optim_wrapper/type': 'optim_wrapper.type',
-    'optim_wrapper/dtype': 'optim_wrapper.dtype',
-    'schedule/max_epochs': 'train_cfg.max_epochs',
+    'optim_wrapper/dtype': 'optim_wrapper.dtype', 'schedule/max_epochs': 'train_cfg.max_epochs',
     'schedule/val_interval': 'train_cfg.val_interval', 'data/data_root': 'data_root',
     'data/img_size': 'img_size', 'data/batch_size': 'train_dataloader.batch_size',
     'data/num_workers': 'train_dataloader.num_workers', 'seed': 'randomness.seed'}
@@ -139,7 +140,8 @@ class Tracker:
 
     def _send(self, entries: list, budget: float = CALL_BUDGET_S) -> None:
         try:
-            bounded(lambda: [ops.OPS[op](self.task, *args) for op, args in entries], budget)
+            call_with_timeout(lambda: [ops.OPS[op](self.task, *args) for op, args in entries],
+                              budget)
         except Exception as exc:  # noqa: BLE001 - never fatal
             self._failed(f'{type(exc).__name__}: {exc}')
 
@@ -162,8 +164,8 @@ class Tracker:
         message = f'ClearML: {reason}; switching to offline logging, session in ' \
                   f'{self.cache_dir / "offline"} (nothing logged so far is lost)'
         old, self.task, self.mode = self.task, None, 'offline'
-        self.previous_online_id = self.continue_id
-        self._journal.append(('properties', ({'online_task_id': getattr(old, 'id', '')},)))
+        self.previous_online_id = getattr(old, 'id', None) or self.continue_id
+        self._journal.append(('properties', ({'online_task_id': self.previous_online_id},)))
         try:
             ops.clearml_internals(old, detach='lost')
             self._init_task(None)
@@ -175,16 +177,18 @@ class Tracker:
         self._send(journal, budget=CALL_BUDGET_S + 2 * len(journal))
 
     def start(self, kind: str = 'train', checkpoint: Optional[str] = None) -> None:
-        """Resolve the mode and open the task (idempotent); a test, or a resumed training,
-        continues the task of the TASK_FILE next to ``checkpoint`` or in the work dir."""
-        if self.mode is not None:
+        """Resolve the mode and open the task (once, on the main process); a test, or a resumed
+        training, continues the task of the TASK_FILE next to ``checkpoint`` or in the work dir."""
+        if self.mode is not None or self.finished:
             return
         self.kind = kind
-        mode, self.server, warning = resolve_mode(requested_mode(self.settings.get('mode')))
-        previous = self._previous_task(checkpoint) if mode != 'off' else None
-        if previous and previous.get('mode') == 'offline':
+        requested = requested_mode(self.settings.get('mode')) if is_main_process() else 'off'
+        mode, self.server, warning = resolve_mode(requested)
+        previous = self._previous_task(checkpoint) if mode != 'off' else {}
+        if previous.get('mode') == 'offline':
             mode, self.continue_id = 'offline', previous['id']
             self.cache_dir = Path(previous['cache_dir'])
+            self.previous_online_id = previous.get('previous_online_id')
         elif previous and mode == 'online':
             self.continue_id = previous['id']
         elif previous:
@@ -203,22 +207,19 @@ class Tracker:
         except Exception as exc:  # noqa: BLE001
             return self._failed(f'{type(exc).__name__}: {exc}')
         journal = list(self._journal)
-        if mode == 'offline':
-            self._journal.clear()
+        self._journal = self._journal if mode == 'online' else []
         self._send(journal)
 
-    def _previous_task(self, checkpoint: Optional[str]) -> Optional[dict]:
+    def _previous_task(self, checkpoint: Optional[str]) -> dict:
         if self.kind == 'train' and not self.cfg.get('resume'):
-            return None
+            return {}
         folders = [Path(checkpoint).resolve().parent] if checkpoint else []
         for path in [folder / TASK_FILE for folder in folders + [self.work_dir]]:
-            try:
+            with suppress(OSError, ValueError):
                 info = json.loads(path.read_text())
-            except (OSError, ValueError):
-                continue
-            if info.get('mode') != 'offline' or Path(info.get('session_dir', '')).is_dir():
-                return info
-        return None
+                if info.get('mode') != 'offline' or Path(info.get('session_dir') or '').is_dir():
+                    return info
+        return {}
 
     def _init_task(self, continue_id: Optional[str]) -> None:
         project = self.settings.get('project') or 'smallseg'
@@ -229,20 +230,21 @@ class Tracker:
         if self.mode == 'offline':  # read by Task.init: where the session goes
             os.environ['CLEARML_CACHE_DIR'] = str(self.cache_dir)
         try:
-            self.task = bounded(lambda: ops.init_task(self.mode, continue_id, settings),
-                                INIT_BUDGET_S if self.mode == 'online' else CALL_BUDGET_S)
+            self.task = call_with_timeout(
+                lambda: ops.init_task(self.mode, continue_id, settings),
+                INIT_BUDGET_S if self.mode == 'online' else CALL_BUDGET_S)
         finally:
             os.environ.pop('CLEARML_CACHE_DIR', None)
             os.environ.update({} if before is None else {'CLEARML_CACHE_DIR': before})
         session = self.session = (self.cache_dir / 'offline' / self.task.id
                                   if self.mode == 'offline' else None)
         if self.kind == 'train':  # what tools/test.py and --resume continue
-            where = dict(session_dir=str(session), zip=f'{session}.zip') if session else dict(
-                host=self.server.host)
             (self.work_dir / TASK_FILE).write_text(json.dumps(dict(
                 id=self.task.id, mode=self.mode, name=self.name, project=project,
                 cache_dir=str(self.cache_dir), previous_online_id=self.previous_online_id,
-                **where), indent=2) + '\n')
+                session_dir=str(session) if session else None,
+                zip=f'{session}.zip' if session else None,
+                host=self.server.host if self.server else None), indent=2) + '\n')
         atexit.register(self.finish)  # after ClearML's exit hook, so it runs first: bounded
         where = f'offline in {session}' if session else f'online at {self.server.host}'
         print_log(f'ClearML: task {self.task.id} ({self.kind}) logging {where}', 'current')
@@ -272,7 +274,7 @@ class Tracker:
             if session is not None:
                 ops.close_offline(task, session, OFFLINE_CLOSE_BUDGET_S)
             else:
-                bounded(task.close, CLOSE_BUDGET_S)
+                call_with_timeout(task.close, CLOSE_BUDGET_S)
         except Exception as exc:  # noqa: BLE001
             self.warn(f'ClearML: closing the task did not finish ({exc}); the run itself is '
                       'complete')
@@ -283,8 +285,7 @@ class Tracker:
             return print_log(f'ClearML offline session: {session}.zip\nimport it into a ClearML '
                              f'server with:\n  python -c "from clearml import Task; '
                              f"Task.import_offline_session('{session}.zip'{prev})\"", 'current')
-        try:
-            page = task.get_output_log_web_page() or task.id
-        except Exception:  # noqa: BLE001
-            page = task.id
+        page = task.id
+        with suppress(Exception):
+            page = task.get_output_log_web_page() or page
         print_log(f'ClearML task: {page}', 'current')

@@ -22,6 +22,8 @@ from typing import Iterator, Optional
 
 from mmengine.config import Config, ConfigDict
 
+from smallseg.utils.provenance import REPO, code_version
+
 TIMER_SOURCE = Path(__file__).with_name('epoch_timer.py')
 TIMER_MODULE = 'smallseg_epoch_timer'
 PARTS = ('train_s', 'val_s', 'checkpoint_s')
@@ -34,17 +36,13 @@ def _git(repo: Path, *args: str) -> str:
 
 def repo_root() -> Path:
     """The checkout this ``smallseg`` package belongs to."""
-    return Path(_git(Path(__file__).resolve().parent, 'rev-parse', '--show-toplevel'))
+    return REPO
 
 
 def tree_info(tree: Path) -> dict:
-    """Commit of ``tree`` and whether tracked files differ from it."""
-    try:
-        commit = _git(tree, 'rev-parse', 'HEAD')
-        dirty = bool(_git(tree, 'status', '--porcelain', '--untracked-files=no'))
-    except (subprocess.CalledProcessError, FileNotFoundError):
-        commit, dirty = None, None
-    return dict(tree=str(tree), commit=commit, dirty=dirty)
+    """Commit of ``tree`` and whether tracked files differ from it (None without a commit)."""
+    version = code_version(tree)
+    return dict(tree=str(tree), commit=version['commit'] or None, dirty=version['dirty'])
 
 
 @contextlib.contextmanager

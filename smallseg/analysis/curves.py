@@ -18,6 +18,8 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..utils.scalars import numbers  # noqa: E402
+
 CURVES_NAME = 'training_curves.png'
 
 
@@ -42,9 +44,7 @@ def read_curves(work_dir: str | Path) -> dict:
                 run_train[int(rec['epoch'])].append(rec)
             elif 'mDice' in rec or 'mIoU' in rec:
                 epoch = int(rec.get('epoch', rec.get('step', 0)))
-                val[epoch] = {k: v / 100.0 for k, v in rec.items()
-                              if isinstance(v, (int, float)) and k not in (
-                                  'step', 'epoch', 'iter', 'time', 'data_time')}
+                val[epoch] = {k: v / 100.0 for k, v in numbers(rec)}
         for epoch, recs in run_train.items():  # a resumed run replaces the epochs it redid
             train[epoch] = dict(loss=float(np.mean([r['loss'] for r in recs])),
                                 lr=recs[-1].get('lr'))

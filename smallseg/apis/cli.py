@@ -78,8 +78,12 @@ def add_common_arguments(parser: argparse.ArgumentParser, work_dir: Spec = None,
         parser.add_argument('--launcher', choices=LAUNCHERS, default='none', help='job launcher')
         parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     if clearml:
-        from smallseg import tracking
-        tracking.add_argument(parser)
+        from smallseg.tracking import MODES
+        parser.add_argument(
+            '--clearml', choices=MODES, default=None,
+            help="ClearML tracking: 'auto' (default, from the config's clearml.mode) = online "
+                 "when credentials are configured (clearml-init / CLEARML_API_*) and the server "
+                 "answers, else an offline session in <work_dir>/clearml/; 'off' = none")
 
 
 __all__ = ['CfgOptionsAction', 'add_cfg_options_argument', 'add_common_arguments']

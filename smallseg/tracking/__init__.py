@@ -2,8 +2,8 @@
 :mod:`.tracker`, what a Runner logs in :mod:`.hook`, the ClearML calls in :mod:`.session`."""
 from . import hook  # noqa: F401  (registers SafeClearMLVisBackend, ClearMLHook)
 from .session import CHECK_TIMEOUT_S
-from .tracker import (ENV_MODE, MODES, TASK_FILE, Tracker, add_argument, finish_tracking,
+from .tracker import (ENV_MODE, MODES, TASK_FILE, Tracker, finish_tracking,
                       requested_mode, resolve_mode, set_mode, tracker_for)
 
-__all__ = ['CHECK_TIMEOUT_S', 'ENV_MODE', 'MODES', 'TASK_FILE', 'Tracker', 'add_argument',
+__all__ = ['CHECK_TIMEOUT_S', 'ENV_MODE', 'MODES', 'TASK_FILE', 'Tracker',
            'finish_tracking', 'requested_mode', 'resolve_mode', 'set_mode', 'tracker_for']

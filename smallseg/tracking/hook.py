@@ -10,11 +10,10 @@ from mmengine.visualization import ClearMLVisBackend
 from mmseg.registry import HOOKS, VISBACKENDS
 
 from smallseg.utils.checkpoint import epoch_from_name
-from smallseg.utils.palette import colorize, make_palette
+from smallseg.utils.palette import encode_png, make_palette, side_by_side
+from smallseg.utils.scalars import numbers
 
 from .tracker import tracker_for
-
-SKIP_KEYS = {'epoch', 'iter', 'step', 'time', 'data_time'}
 
 
 @VISBACKENDS.register_module()
@@ -98,9 +97,8 @@ class ClearMLHook(Hook):
             tracker.check_server()
 
     def after_val_epoch(self, runner: Any, metrics: Optional[dict] = None) -> None:
-        tracker = tracker_for(runner.cfg)  # the backend logs the metrics
-        self._log_pictures(runner, tracker, 'val', runner.epoch)
-        tracker.phase = 'train'
+        self._log_pictures(runner, 'val', runner.epoch)  # the backend logs the metrics
+        tracker_for(runner.cfg).phase = 'train'
 
     def after_test_epoch(self, runner: Any, metrics: Optional[dict] = None) -> None:
         tracker, metrics = tracker_for(runner.cfg), metrics or {}
@@ -110,10 +108,10 @@ class ClearMLHook(Hook):
         matrix, classes = metrics.get('confusion_matrix'), _meta(runner)[0]
         if matrix is not None and len(classes) == len(matrix):
             tracker.log('confusion', np.asarray(matrix).tolist(), classes, step)
-        self._log_pictures(runner, tracker, 'test', step)
+        self._log_pictures(runner, 'test', step)
 
-    def _log_pictures(self, runner: Any, tracker: Any, split: str, step: int) -> None:
-        palette = _meta(runner)[1]
+    def _log_pictures(self, runner: Any, split: str, step: int) -> None:
+        tracker, palette = tracker_for(runner.cfg), _meta(runner)[1]
         for img_path, truth, pred in self._samples:
             try:
                 picture = side_by_side(img_path, truth, pred, palette)
@@ -133,39 +131,10 @@ class ClearMLHook(Hook):
                         epoch_from_name(best) or 0, {c: i for i, c in enumerate(classes)})
 
 
-def numbers(values: dict) -> list[tuple[str, float]]:
-    """The finite numbers in ``values`` (:data:`SKIP_KEYS` and bools left out)."""
-    return [(key, float(value)) for key, value in values.items()
-            if key not in SKIP_KEYS and isinstance(value, (int, float, np.number))
-            and not isinstance(value, bool) and np.isfinite(value)]
-
-
 def metric_rows(metrics: dict, split: str, step: int) -> list[tuple]:
     """``mDice`` -> ('mDice', split); ``Dice.<class>`` -> ('<split> Dice per class', class)."""
     return [(f'{split} {key.partition(".")[0]} per class', key.partition('.')[2], value, step)
             if '.' in key else (key, split, value, step) for key, value in numbers(metrics)]
-
-
-def encode_png(rgb: np.ndarray) -> bytes:
-    """An RGB picture as PNG bytes (small enough to keep in the journal)."""
-    import cv2
-    return cv2.imencode('.png', np.ascontiguousarray(rgb[..., ::-1]))[1].tobytes()
-
-
-def side_by_side(img_path: str, truth: np.ndarray, pred: np.ndarray,
-                 palette: np.ndarray, height: int = 256) -> np.ndarray:
-    """image | truth | prediction (RGB, masks in ``palette``), at most ``height`` high."""
-    import cv2
-    image = cv2.imread(str(img_path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise OSError(f'cannot read {img_path}')
-    h, w = truth.shape
-    size = (max(1, round(w * height / h)), height) if h > height else (w, h)
-    truth, pred = (cv2.resize(colorize(m.astype(np.int64), palette), size,
-                              interpolation=cv2.INTER_NEAREST) for m in (truth, pred))
-    gap = np.full((size[1], 4, 3), 255, np.uint8)
-    image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)[..., ::-1]
-    return np.concatenate([image, gap, truth, gap, pred], axis=1)
 
 
 def _meta(runner: Any) -> tuple[list, np.ndarray]:

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple, Optional, Sequence
 import numpy as np
 import torch
 
+from smallseg.utils.palette import decode_png
 from smallseg.utils.provenance import code_version, installed_packages
 from smallseg.utils.run_info import device_name
 from smallseg.utils.timeout import call_with_timeout
@@ -34,11 +35,10 @@ FRAMEWORKS_OFF = dict.fromkeys((
 
 
 class Server(NamedTuple):
-    """Where and as whom to log online (``source``: 'environment' or the config file)."""
+    """Where and as whom to log online."""
     host: str
     access_key: str
     secret_key: str
-    source: str
 
 
 def find_server() -> Optional[Server]:
@@ -55,8 +55,7 @@ def find_server() -> Optional[Server]:
     if not (key and secret):
         return None
     host = env['HOST'] or api.get('api_server') or api.get('host') or 'https://api.clear.ml'
-    return Server(str(host).rstrip('/'), str(key), str(secret),
-                  'environment' if env['ACCESS_KEY'] else str(path))
+    return Server(str(host).rstrip('/'), str(key), str(secret))
 
 
 def check_server(server: Server) -> Optional[str]:
@@ -198,18 +197,13 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=lambda v: getattr(v, 'tolist', v.__str__)()))
 
 
-def _decode(png: bytes) -> np.ndarray:
-    import cv2
-    return np.ascontiguousarray(cv2.imdecode(np.frombuffer(png, np.uint8), 1)[..., ::-1])
-
-
 OPS = {  # replayable logging operations: plain arguments (pictures as PNG bytes)
     'scalars': lambda task, rows: [task.get_logger().report_scalar(
         title, series, float(value), int(step)) for title, series, value, step in rows],
     'single': lambda task, pairs: [task.get_logger().report_single_value(name, value)
                                    for name, value in pairs],
     'image': lambda task, title, series, png, step: task.get_logger().report_image(
-        title, series, step, image=_decode(png)),
+        title, series, step, image=decode_png(png)),
     'confusion': lambda task, matrix, labels, step: task.get_logger().report_confusion_matrix(
         'test confusion matrix', 'test', np.asarray(matrix, float), step, xaxis='predicted',
         yaxis='truth', xlabels=labels, ylabels=labels),

@@ -48,15 +48,6 @@ def set_mode(mode: Optional[str]) -> None:
     _cli_mode = mode
 
 
-def add_argument(parser: Any) -> None:
-    """The tools' ``--clearml`` option (pass its value to :func:`set_mode`)."""
-    parser.add_argument(
-        '--clearml', choices=MODES, default=None,
-        help="ClearML tracking: 'auto' (default, from the config's clearml.mode) = online when "
-             "credentials are configured (clearml-init / CLEARML_API_*) and the server "
-             "answers, else an offline session in <work_dir>/clearml/; 'off' = none")
-
-
 def requested_mode(cfg_mode: Optional[str] = None) -> str:
     """The mode asked for: ``--clearml``, else ``$SMALLSEG_CLEARML``, else the config's."""
     mode = (_cli_mode or os.environ.get(ENV_MODE) or cfg_mode or 'auto').strip().lower()
@@ -118,8 +109,7 @@ class Tracker:
         self.cache_dir = self.work_dir / 'clearml'
         self.mode: Optional[str] = None  # start(): 'online', 'offline' or 'off'
         self.kind, self.phase = 'train', 'train'  # phase: 'val' while validating
-        self.task: Any = None
-        self.server: Optional[Server] = None
+        self.task, self.server = None, None  # the ClearML task; online: the server (Server)
         self.session: Optional[Path] = None  # an offline task's folder (and <folder>.zip)
         self.continue_id: Optional[str] = None  # the task this run continues
         self.previous_online_id: Optional[str] = None  # the offline import continues it

@@ -1,5 +1,6 @@
-"""The one palette of smallseg's pictures: the dataset's colours, generated ones after them,
-and one colour for ignored pixels (label 255 and any label past the classes)."""
+"""The one palette of smallseg's pictures (the dataset's colours, generated ones after them, and
+one colour for ignored pixels: label 255 and any label past the classes), image | truth |
+prediction pictures in it, and pictures as PNG bytes."""
 from __future__ import annotations
 
 from typing import Optional, Sequence
@@ -29,3 +30,31 @@ def colorize(mask: np.ndarray, palette: np.ndarray) -> np.ndarray:
     valid = mask < len(palette)
     out[valid] = palette[mask[valid]]
     return out
+
+
+def encode_png(rgb: np.ndarray) -> bytes:
+    """An RGB picture as PNG bytes (small enough to keep in the journal)."""
+    import cv2
+    return cv2.imencode('.png', np.ascontiguousarray(rgb[..., ::-1]))[1].tobytes()
+
+
+def side_by_side(img_path: str, truth: np.ndarray, pred: np.ndarray,
+                 palette: np.ndarray, height: int = 256) -> np.ndarray:
+    """image | truth | prediction (RGB, masks in ``palette``), at most ``height`` high."""
+    import cv2
+    image = cv2.imread(str(img_path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise OSError(f'cannot read {img_path}')
+    h, w = truth.shape
+    size = (max(1, round(w * height / h)), height) if h > height else (w, h)
+    truth, pred = (cv2.resize(colorize(m.astype(np.int64), palette), size,
+                              interpolation=cv2.INTER_NEAREST) for m in (truth, pred))
+    gap = np.full((size[1], 4, 3), 255, np.uint8)
+    image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)[..., ::-1]
+    return np.concatenate([image, gap, truth, gap, pred], axis=1)
+
+
+def decode_png(png: bytes) -> np.ndarray:
+    """RGB picture of PNG bytes (:func:`encode_png`)."""
+    import cv2
+    return np.ascontiguousarray(cv2.imdecode(np.frombuffer(png, np.uint8), 1)[..., ::-1])

@@ -82,6 +82,8 @@ def test_flip_averages_the_image_and_its_mirror(flip: bool) -> None:
         mirrored = model.inference(inputs.flip(-1), metas).flip(-1)
     # with flip, the prediction of a mirrored image is the mirrored prediction
     assert torch.allclose(logits, mirrored, atol=1e-5) is flip
+    # classes innermost, for the per-pixel argmax of mmseg's post-processing
+    assert logits.is_contiguous(memory_format=torch.channels_last)
     if flip:
         assert torch.allclose(logits.exp().sum(dim=1), torch.ones(2, 32, 32), atol=1e-5)
         # one batched pass equals the mean of the two separate passes' probabilities

@@ -364,3 +364,29 @@ def test_two_process_distributed_training_on_cpu(tiny_data: Path, tmp_path: Path
          str(results)], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     assert json.loads(results.read_text())['models']['tiny_unet']['test_mdice'] is not None
+
+
+def test_each_validated_epoch_writes_one_resumable_checkpoint_with_its_best_score(
+        tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """mmengine writes the epoch's full checkpoint before validation and again after a new best
+    score; SafeCheckpointHook writes it once, after validation, with the best score in it."""
+    from smallseg.engine import atomic_io
+    written: list[str] = []
+    real_write = atomic_io.atomic_write
+
+    def recording_write(path, data, **kwargs):
+        written.append(Path(path).name)
+        real_write(path, data, **kwargs)
+    monkeypatch.setattr(atomic_io, 'atomic_write', recording_write)
+    work = tmp_path / 'wd'
+    info = train_tiny(tiny_data, work, epochs=2, seed=0, cfg_options=TWO_ITERS)
+    pth = [name for name in written if name.endswith('.pth')]
+    assert [n for n in pth if n.startswith('epoch_')] == ['epoch_1.pth', 'epoch_2.pth']
+    # each epoch's best file (if any) is written in the same job, before the epoch file
+    assert pth.index('epoch_1.pth') < pth.index('epoch_2.pth')
+    assert (work / 'last_checkpoint').read_text() == str(work / 'epoch_2.pth')
+    saved = torch.load(work / 'epoch_2.pth', weights_only=False, map_location='cpu')
+    assert saved['meta']['epoch'] == 2 and 'optimizer' in saved
+    hub = saved['message_hub']['runtime_info']
+    assert hub['best_ckpt'] == info['best_checkpoint']
+    assert round(hub['best_score'] / 100.0, 4) == info['best_val_mdice']

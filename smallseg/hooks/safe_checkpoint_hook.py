@@ -48,6 +48,11 @@ class SafeCheckpointHook(CheckpointHook):
     file. Here the new file is written first (atomically, see :mod:`smallseg.engine.atomic_io`),
     then ``last_checkpoint`` is replaced atomically, and only then are old files removed.
 
+    When a validation follows the epoch, the epoch's resumable checkpoint is saved once, after
+    it, with the epoch's best score in it (mmengine saves it before validation and again after a
+    new best score: two full checkpoints, optimizer state included, per improving epoch). A kill
+    during validation still loses at most that one epoch.
+
     The writes run in a background thread (:func:`~smallseg.engine.atomic_io.write_in_background`)
     while validation or the next epoch goes on; the next save and the end of training wait
     for them. ``background=False`` writes in the training thread.
@@ -60,24 +65,53 @@ class SafeCheckpointHook(CheckpointHook):
     def __init__(self, background: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
         self.background = background
+        self._save_after_val = False
+        self._after_put: Optional[list[Callable[[], None]]] = None  # jobs of the save under way
+
+    def after_train_epoch(self, runner) -> None:
+        self._save_after_val = self.by_epoch and validation_follows(runner) and (
+            self.every_n_epochs(runner, self.interval, self.save_begin)
+            or (self.save_last and self.is_last_train_epoch(runner)))
+        if not self._save_after_val:
+            super().after_train_epoch(runner)
+
+    def after_val_epoch(self, runner, metrics) -> None:
+        if not self._save_after_val:
+            return super().after_val_epoch(runner, metrics)
+        self._save_after_val = False
+        with self._removals_after_save():  # the best and the epoch checkpoint: one write job
+            last, self.last_ckpt = self.last_ckpt, None  # mmengine re-saves it after a new best
+            try:
+                super().after_val_epoch(runner, metrics)
+            finally:
+                self.last_ckpt = last
+            runner.logger.info(f'Saving checkpoint at {runner.epoch} epochs')
+            self._save_checkpoint_with_step(runner, runner.epoch,
+                                            dict(epoch=runner.epoch, iter=runner.iter))
 
     @contextmanager
     def _removals_after_save(self, after_put: Optional[list[Callable[[], None]]] = None
                              ) -> Iterator[None]:
         """Save with the removals the body asks for done last: the writes, then the
-        ``after_put`` jobs, then the removals, in a background thread when ``background``."""
+        ``after_put`` jobs, then the removals, in a background thread when ``background``.
+        A save inside another one adds its writes and jobs to the outer one's."""
+        if self._after_put is not None:
+            yield
+            self._after_put += after_put or []
+            return
         wait_for_writes()  # the previous save is on disk; its error surfaces here
         backend = self.file_backend
         proxy = _DeferRemoval(backend)
         self.file_backend = proxy
+        self._after_put = after_put if after_put is not None else []
         try:
             with deferred_puts() as jobs:
                 yield
+                jobs += self._after_put
         finally:
-            self.file_backend = backend
+            self.file_backend, self._after_put = backend, None
         keep = {self.last_ckpt, getattr(self, 'best_ckpt_path', None),
                 *getattr(self, 'best_ckpt_path_dict', {}).values()}
-        jobs += after_put or []
         jobs += [partial(_remove, backend, how, path)
                  for how, path in proxy.removed if path not in keep]
         if self.background:
@@ -118,6 +152,13 @@ class SafeCheckpointHook(CheckpointHook):
     def after_train(self, runner) -> None:
         wait_for_writes()  # the best and last checkpoints are on disk when training returns
         super().after_train(runner)
+
+
+def validation_follows(runner) -> bool:
+    """Whether the train loop validates after the epoch that is ending (mmengine's rule)."""
+    loop, done = runner.train_loop, runner.epoch + 1
+    return (runner.val_loop is not None and done >= loop.val_begin
+            and (done % loop.val_interval == 0 or done == loop.max_epochs))
 
 
 def _remove(backend, how: str, path: str) -> None:

@@ -16,7 +16,7 @@ from mmseg.registry import HOOKS
 from smallseg.engine.atomic_io import wait_for_writes
 from smallseg.utils.errors import Interrupted
 
-from .safe_checkpoint_hook import write_last_checkpoint
+from .safe_checkpoint_hook import validation_follows, write_last_checkpoint
 
 PREFIX = 'interrupted_'
 
@@ -114,8 +114,8 @@ class SignalCheckpointHook(Hook):
             self._save_and_stop(runner, epoch_done=False)
 
     def after_train_epoch(self, runner) -> None:
-        # the epoch checkpoint was just saved by CheckpointHook; a validation due now runs first
-        if self.received is not None and not _validation_follows(runner):
+        # a validation due now runs first (CheckpointHook saves the epoch after it)
+        if self.received is not None and not validation_follows(runner):
             self._save_and_stop(runner, epoch_done=True)
 
     def after_val_epoch(self, runner, metrics=None) -> None:
@@ -164,10 +164,3 @@ def _param_groups(runner) -> list[dict]:
     wrapper = runner.optim_wrapper
     wrappers = wrapper.values() if isinstance(wrapper, OptimWrapperDict) else [wrapper]
     return [group for w in wrappers for group in w.optimizer.param_groups]
-
-
-def _validation_follows(runner) -> bool:
-    """Whether the train loop validates after the epoch that is ending (mmengine's rule)."""
-    loop, done = runner.train_loop, runner.epoch + 1
-    return (runner.val_loop is not None and done >= loop.val_begin
-            and (done % loop.val_interval == 0 or done == loop.max_epochs))

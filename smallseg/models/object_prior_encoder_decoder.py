@@ -61,15 +61,19 @@ class ObjectPriorEncoderDecoder(EncoderDecoder):
         prior_options(self.test_cfg)  # an unresolved 'auto' fails here, not at test time
 
     def inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
-        """mmseg's inference, averaged with that of the mirrored inputs under ``flip``."""
+        """mmseg's inference, averaged with that of the mirrored inputs under ``flip``.
+
+        The logits come back channels-last: mmseg's post-processing takes the argmax over the
+        classes of each image, which on a CPU is many times faster with the classes innermost.
+        """
         if (self.test_cfg or {}).get('flip') is not True:
-            return super().inference(inputs, batch_img_metas)
-        # the image and its mirror in one batch: one pass of the network, not two
-        both = super().inference(torch.cat([inputs, inputs.flip(-1)]), batch_img_metas * 2)
-        seg_logits, mirrored = both[:len(inputs)], both[len(inputs):].flip(-1)
-        if seg_logits.shape[1] < 2:  # one sigmoid channel: the mean logit
-            return (seg_logits + mirrored) / 2
-        return ((seg_logits.float().softmax(1) + mirrored.float().softmax(1)) / 2).log()
+            seg_logits = super().inference(inputs, batch_img_metas)
+        else:  # the image and its mirror in one batch: one pass of the network, not two
+            both = super().inference(torch.cat([inputs, inputs.flip(-1)]), batch_img_metas * 2)
+            seg_logits, mirrored = both[:len(inputs)], both[len(inputs):].flip(-1)
+            seg_logits = (seg_logits + mirrored) / 2 if seg_logits.shape[1] < 2 else (
+                (seg_logits.float().softmax(1) + mirrored.float().softmax(1)) / 2).log()
+        return seg_logits.contiguous(memory_format=torch.channels_last)
 
     def postprocess_result(self, seg_logits: Tensor,
                            data_samples: OptSampleList = None) -> SampleList:

@@ -54,7 +54,7 @@ class SafeCheckpointHook(CheckpointHook):
     during validation still loses at most that one epoch.
 
     The writes run in a background thread (:func:`~smallseg.engine.atomic_io.write_in_background`)
-    while validation or the next epoch goes on; the next save and the end of training wait
+    while training goes on; the next save and the end of training wait
     for them. ``background=False`` writes in the training thread.
 
     Args:

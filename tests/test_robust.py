@@ -390,3 +390,25 @@ def test_each_validated_epoch_writes_one_resumable_checkpoint_with_its_best_scor
     hub = saved['message_hub']['runtime_info']
     assert hub['best_ckpt'] == info['best_checkpoint']
     assert round(hub['best_score'] / 100.0, 4) == info['best_val_mdice']
+
+
+def test_checkpoints_format_the_config_text_once(
+        tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every checkpoint holds the config's text; yapf formats it once per run, not per save
+    (two saves per improving epoch, 0.3 s each for a model config)."""
+    from mmengine.config import Config
+    formatted: list[int] = []
+    real = Config.pretty_text.fget
+
+    def counting(cfg):
+        formatted.append(1)
+        return real(cfg)
+    monkeypatch.setattr(Config, 'pretty_text', property(counting))
+    work = tmp_path / 'wd'
+    train_tiny(tiny_data, work, epochs=3, seed=0, cfg_options=TWO_ITERS)
+    saved = [torch.load(work / name, weights_only=False, map_location='cpu')['meta']['cfg']
+             for name in ('epoch_3.pth', Path((work / 'last_checkpoint').read_text()).name)]
+    assert saved[0] == saved[1] and 'max_epochs=3' in saved[0]
+    # 4 when the Runner is built (its log and config dumps), 1 for all the run's checkpoints
+    # (8 formats in all when each save formats it)
+    assert len(formatted) == 5

@@ -12,6 +12,7 @@ from mmseg.registry import HOOKS
 
 from smallseg.engine.atomic_io import (atomic_write, deferred_puts, wait_for_writes,
                                        write_in_background)
+from smallseg.engine.text_cached_config import TextCachedConfig
 
 LAST_CHECKPOINT = 'last_checkpoint'
 
@@ -53,6 +54,9 @@ class SafeCheckpointHook(CheckpointHook):
     new best score: two full checkpoints, optimizer state included, per improving epoch). A kill
     during validation still loses at most that one epoch.
 
+    The config text each checkpoint holds is formatted once
+    (:class:`~smallseg.engine.text_cached_config.TextCachedConfig`), not in every save.
+
     The writes run in a background thread (:func:`~smallseg.engine.atomic_io.write_in_background`)
     while training goes on; the next save and the end of training wait
     for them. ``background=False`` writes in the training thread.
@@ -67,6 +71,10 @@ class SafeCheckpointHook(CheckpointHook):
         self.background = background
         self._save_after_val = False
         self._after_put: Optional[list[Callable[[], None]]] = None  # jobs of the save under way
+
+    def before_train(self, runner) -> None:
+        runner.cfg = TextCachedConfig.of(runner.cfg)
+        super().before_train(runner)
 
     def after_train_epoch(self, runner) -> None:
         self._save_after_val = self.by_epoch and validation_follows(runner) and (

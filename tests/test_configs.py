@@ -15,6 +15,7 @@ from smallseg.utils.errors import UserError
 # every model config and the size its file writes into its pipelines and preprocessor
 SIZES = {
     'configs/deeplabv3plus_r50.py': (128, 128),
+    'configs/deeplabv3plus_r50_classhead.py': (128, 128),
     'configs/deeplabv3plus_r50_pretrained.py': (256, 256),
     'configs/deeplabv3plus_r50_seed.py': (256, 256),
     'configs/unet_r34.py': (128, 128),

@@ -51,10 +51,11 @@ def test_prior_parts_act_alone_and_leave_background_images() -> None:
     assert torch.equal(apply_object_prior(probs, background), background)
 
 
-def unet(test_cfg: dict) -> torch.nn.Module:
+def unet(test_cfg: dict, **model: dict) -> torch.nn.Module:
     cfg = load_config('configs/unet_r34.py', tiny_options())
     settle_auto(cfg, None)  # 'auto' as test and inference settle it without a record
     cfg.model.test_cfg.update(test_cfg)
+    cfg.model.update(model)
     cfg.model.backbone.init_cfg = None
     return MODELS.build(cfg.model).eval()
 
@@ -158,3 +159,67 @@ def test_tta_switches_on_the_models_flip(config: str) -> None:
         logits = model.inference(inputs, metas)
         mirrored = model.inference(inputs.flip(-1), metas).flip(-1)
     assert torch.allclose(logits, mirrored, atol=1e-5)
+
+
+def test_prior_takes_the_class_from_the_head_when_given() -> None:
+    probs, pred = two_blobs()
+    out = apply_object_prior(probs, pred, class_scores=torch.tensor([0.3, 0.7]))
+    assert set(out.unique().tolist()) == {0, 2} and out[1:5, 1:5].eq(2).all()
+
+
+def test_image_class_targets_and_the_heads_loss() -> None:
+    from smallseg.models.image_class_head import ImageClassHead, image_class_targets
+
+    def sample(mask: torch.Tensor) -> SegDataSample:
+        from mmengine.structures import PixelData
+        return SegDataSample(gt_sem_seg=PixelData(data=mask[None]))
+    mostly_two = torch.zeros(8, 8, dtype=torch.long)
+    mostly_two[:4] = 2
+    mostly_two[4, :3] = 1
+    mostly_two[5:] = 255  # ignored, as any label >= num_classes
+    background = torch.zeros(8, 8, dtype=torch.long)
+    samples = [sample(mostly_two), sample(background)]
+    assert image_class_targets(samples, 3).tolist() == [1, -1]
+    head = ImageClassHead(in_channels=4, num_classes=3)
+    feats = [torch.randn(2, 4, 2, 2, requires_grad=True)]
+    losses = head.loss(feats, samples)
+    losses['loss_cls'].backward()
+    assert losses['loss_cls'] > 0 and head.fc.weight.grad.abs().sum() > 0
+    none = head.loss(feats, [sample(background)] * 2)  # nothing to learn: zero, in the graph
+    assert none['loss_cls'] == 0 and none['loss_cls'].requires_grad
+    with pytest.raises(ValueError, match='two foreground classes'):
+        ImageClassHead(in_channels=4, num_classes=2)
+
+
+@pytest.mark.parametrize('class_from', ['vote', 'head'])
+def test_one_class_follows_the_head_or_the_vote(class_from: str) -> None:
+    """The decode head says class 1 everywhere, the image-level head says class 2."""
+    model = unet(dict(one_class=True, largest_object=False, flip=True, class_from=class_from),
+                 auxiliary_head=dict(type='ImageClassHead', in_channels=512, num_classes=3))
+    with torch.no_grad():
+        model.decode_head.conv_seg.weight.zero_()
+        model.decode_head.conv_seg.bias.copy_(torch.tensor([0.0, 5.0, 0.0]))
+        model.auxiliary_head.fc.weight.zero_()
+        model.auxiliary_head.fc.bias.copy_(torch.tensor([-5.0, 5.0]))
+        inputs = torch.randn(2, 3, 32, 32)
+        samples = [SegDataSample(metainfo=dict(ori_shape=(32, 32), img_shape=(32, 32),
+                                               padding_size=[0, 0, 0, 0]))] * 2
+        results = model.predict(inputs, samples)
+    for result in results:
+        assert result.pred_sem_seg.data.unique().tolist() == [1 if class_from == 'vote' else 2]
+    model.train()
+    from mmengine.structures import PixelData
+    mask = torch.ones(1, 32, 32, dtype=torch.long)
+    losses = model.loss(inputs, [SegDataSample(gt_sem_seg=PixelData(data=mask),
+                                               metainfo=samples[0].metainfo)] * 2)
+    assert {'aux.loss_cls', 'aux.acc_cls', 'decode.loss_ce'} <= set(losses)
+
+
+def test_class_from_head_needs_the_head_and_whole_mode() -> None:
+    with pytest.raises(UserError, match="class_from='head' needs model.auxiliary_head"):
+        unet(dict(class_from='head'))
+    with pytest.raises(UserError, match="class_from must be 'vote' or 'head', got 'both'"):
+        unet(dict(class_from='both'))
+    with pytest.raises(UserError, match="needs mode='whole'"):
+        unet(dict(class_from='head', mode='slide', crop_size=(16, 16), stride=(8, 8)),
+             auxiliary_head=dict(type='ImageClassHead', in_channels=512, num_classes=3))

@@ -6,13 +6,16 @@ two classes inside one lesion. Both cost most of the foreground Dice. Class 0 is
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import cv2
 import numpy as np
 import torch
 
 
 def apply_object_prior(probs: torch.Tensor, pred: torch.Tensor, one_class: bool = True,
-                       largest_object: bool = True) -> torch.Tensor:
+                       largest_object: bool = True,
+                       class_scores: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Impose the prior on one image's prediction.
 
     Args:
@@ -22,6 +25,8 @@ def apply_object_prior(probs: torch.Tensor, pred: torch.Tensor, one_class: bool 
             probability over the predicted foreground.
         largest_object: Keep only the connected foreground region (8-connected) with the
             largest summed foreground probability; the rest becomes background.
+        class_scores: Scores of the foreground classes ``(C - 1,)`` for ``one_class``, from
+            an image-level head; the summed probability vote when None.
 
     Returns:
         The new labels, ``(H, W)``, same dtype and device as ``pred``.
@@ -41,7 +46,8 @@ def apply_object_prior(probs: torch.Tensor, pred: torch.Tensor, one_class: bool 
             foreground = regions == int(mass.argmax())
             pred = torch.where(foreground, pred, torch.zeros_like(pred))
     if one_class:
-        scores = probs[1:, foreground.to(probs.device)].sum(dim=1)
+        scores = (class_scores if class_scores is not None
+                  else probs[1:, foreground.to(probs.device)].sum(dim=1))
         label = 1 + int(scores.argmax())
         pred = torch.where(foreground, torch.full_like(pred, label), pred)
     return pred

@@ -10,6 +10,7 @@ from mmseg.utils import OptSampleList, SampleList
 from torch import Tensor
 
 from ..utils.errors import UserError
+from .image_class_head import ImageClassHead
 from .object_prior import apply_object_prior
 
 
@@ -34,6 +35,24 @@ def prior_options(test_cfg: Optional[dict]) -> tuple[bool, bool]:
     return test_cfg.get('one_class') is True, test_cfg.get('largest_object') is True
 
 
+def class_from_head(test_cfg: Optional[dict], auxiliary_head) -> bool:
+    """Whether ``test_cfg.class_from`` asks for the image-level head's class (``'head'``) or
+    the summed-probability vote (``'vote'``, the default); ``'head'`` needs an
+    :class:`ImageClassHead` as the auxiliary head and ``mode='whole'``."""
+    test_cfg = test_cfg or {}
+    value = test_cfg.get('class_from', 'vote')
+    if value not in ('vote', 'head'):
+        raise UserError("ObjectPriorEncoderDecoder: model.test_cfg.class_from must be 'vote' or "
+                        f"'head', got {value!r}")
+    if value == 'head' and not isinstance(auxiliary_head, ImageClassHead):
+        raise UserError("ObjectPriorEncoderDecoder: model.test_cfg.class_from='head' needs "
+                        "model.auxiliary_head=dict(type='ImageClassHead', ...)")
+    if value == 'head' and test_cfg.get('mode', 'whole') != 'whole':
+        raise UserError("ObjectPriorEncoderDecoder: model.test_cfg.class_from='head' needs "
+                        "mode='whole' (one class per image, not per window)")
+    return value == 'head'
+
+
 @MODELS.register_module()
 class ObjectPriorEncoderDecoder(EncoderDecoder):
     """mmseg's ``EncoderDecoder``, then :func:`apply_object_prior` on each prediction.
@@ -42,6 +61,9 @@ class ObjectPriorEncoderDecoder(EncoderDecoder):
 
     - ``one_class``: all foreground of an image gets one class;
     - ``largest_object``: only the largest connected foreground region is kept;
+    - ``class_from``: where ``one_class`` takes the class: ``'vote'`` (default), the class
+      with the largest summed probability over the foreground, or ``'head'``, the class an
+      :class:`ImageClassHead` in ``auxiliary_head`` predicts from the whole image;
     - ``flip``: predict from the mean class probabilities of the image and its horizontal
       mirror (mmseg's flip test-time augmentation, here inside the model, so validation
       picks the best checkpoint with it; ``seg_logits`` are then the log of that mean).
@@ -59,6 +81,16 @@ class ObjectPriorEncoderDecoder(EncoderDecoder):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         prior_options(self.test_cfg)  # an unresolved 'auto' fails here, not at test time
+        class_from_head(self.test_cfg, getattr(self, 'auxiliary_head', None))
+        self._class_probs: Optional[Tensor] = None  # the head's, for postprocess_result
+
+    def encode_decode(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
+        """mmseg's encode_decode; with ``class_from='head'`` the head's class probabilities
+        of the same features are kept for :meth:`postprocess_result`."""
+        x = self.extract_feat(inputs)
+        if class_from_head(self.test_cfg, getattr(self, 'auxiliary_head', None)):
+            self._class_probs = self.auxiliary_head.predict_probs(x)
+        return self.decode_head.predict(x, batch_img_metas, self.test_cfg)
 
     def inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
         """mmseg's inference, averaged with that of the mirrored inputs under ``flip``.
@@ -66,11 +98,15 @@ class ObjectPriorEncoderDecoder(EncoderDecoder):
         The logits come back channels-last: mmseg's post-processing takes the argmax over the
         classes of each image, which on a CPU is many times faster with the classes innermost.
         """
+        self._class_probs = None
         if (self.test_cfg or {}).get('flip') is not True:
             seg_logits = super().inference(inputs, batch_img_metas)
         else:  # the image and its mirror in one batch: one pass of the network, not two
             both = super().inference(torch.cat([inputs, inputs.flip(-1)]), batch_img_metas * 2)
             seg_logits, mirrored = both[:len(inputs)], both[len(inputs):].flip(-1)
+            if self._class_probs is not None:
+                n = len(inputs)
+                self._class_probs = (self._class_probs[:n] + self._class_probs[n:]) / 2
             seg_logits = (seg_logits + mirrored) / 2 if seg_logits.shape[1] < 2 else (
                 (seg_logits.float().softmax(1) + mirrored.float().softmax(1)) / 2).log()
         return seg_logits.contiguous(memory_format=torch.channels_last)
@@ -81,9 +117,11 @@ class ObjectPriorEncoderDecoder(EncoderDecoder):
         one_class, largest_object = prior_options(self.test_cfg)
         if not (one_class or largest_object) or seg_logits.shape[1] < 2:
             return data_samples
-        for sample in data_samples:
+        class_probs, self._class_probs = self._class_probs, None
+        for i, sample in enumerate(data_samples):
             probs = sample.seg_logits.data.float().softmax(dim=0)
             pred = sample.pred_sem_seg.data
             sample.pred_sem_seg.data = apply_object_prior(
-                probs, pred[0], one_class, largest_object)[None]
+                probs, pred[0], one_class, largest_object,
+                None if class_probs is None else class_probs[i].to(probs.device))[None]
         return data_samples

@@ -13,13 +13,12 @@ class TextCachedConfig(Config):
     """
 
     @classmethod
-    def of(cls, cfg: Config) -> 'TextCachedConfig':
-        """The same config (its content shared, not copied) with the cached text."""
-        if isinstance(cfg, cls):
-            return cfg
-        other = cls.__new__(cls)
-        other.__dict__.update(cfg.__dict__)
-        return other
+    def cache_text(cls, cfg: Config) -> 'TextCachedConfig':
+        """Make ``cfg`` itself cache its text (its class changes in place): whatever holds
+        the config, such as the run's tracker, keeps the same object."""
+        if not isinstance(cfg, cls):
+            object.__setattr__(cfg, '__class__', cls)  # Config.__setattr__ sets keys
+        return cfg
 
     @property
     def pretty_text(self) -> str:

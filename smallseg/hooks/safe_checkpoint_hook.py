@@ -73,7 +73,7 @@ class SafeCheckpointHook(CheckpointHook):
         self._after_put: Optional[list[Callable[[], None]]] = None  # jobs of the save under way
 
     def before_train(self, runner) -> None:
-        runner.cfg = TextCachedConfig.of(runner.cfg)
+        TextCachedConfig.cache_text(runner.cfg)
         super().before_train(runner)
 
     def after_train_epoch(self, runner) -> None:

@@ -50,7 +50,6 @@ class ImageClassHead(BaseModule):
             raise ValueError('ImageClassHead needs two foreground classes or more, '
                              f'got num_classes={num_classes}')
         self.num_classes, self.in_index, self.loss_weight = num_classes, in_index, loss_weight
-        self.align_corners = False  # read by mmseg where it treats heads alike
         self.dropout = nn.Dropout(dropout_ratio)
         self.fc = nn.Linear(in_channels, num_classes - 1)
 

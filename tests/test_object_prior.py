@@ -187,7 +187,7 @@ def test_image_class_targets_and_the_heads_loss() -> None:
     assert losses['loss_cls'] > 0 and head.fc.weight.grad.abs().sum() > 0
     none = head.loss(feats, [sample(background)] * 2)  # nothing to learn: zero, in the graph
     assert none['loss_cls'] == 0 and none['loss_cls'].requires_grad
-    with pytest.raises(ValueError, match='two foreground classes'):
+    with pytest.raises(UserError, match='two foreground classes'):
         ImageClassHead(in_channels=4, num_classes=2)
 
 

@@ -10,6 +10,8 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from mmseg.utils import SampleList
 
+from ..utils.errors import UserError
+
 
 def image_class_targets(data_samples: SampleList, num_classes: int) -> torch.Tensor:
     """Each image's foreground class, 0-based over classes ``1..num_classes-1``: the most
@@ -47,8 +49,8 @@ class ImageClassHead(BaseModule):
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg)
         if num_classes < 3:
-            raise ValueError('ImageClassHead needs two foreground classes or more, '
-                             f'got num_classes={num_classes}')
+            raise UserError('model.auxiliary_head (ImageClassHead) needs two foreground classes '
+                            f'or more: num_classes is {num_classes}; use the vote (no head)')
         self.num_classes, self.in_index, self.loss_weight = num_classes, in_index, loss_weight
         self.dropout = nn.Dropout(dropout_ratio)
         self.fc = nn.Linear(in_channels, num_classes - 1)

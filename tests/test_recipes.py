@@ -17,7 +17,8 @@ from PIL import Image
 from smallseg.apis.class_weights import resolve_class_weights
 from smallseg.apis.config import load_config, set_data_root, set_max_epochs
 from smallseg.utils.errors import UserError
-from smallseg.apis.recipes import compare_recipes, recipe_of, recipes_markdown
+from smallseg.apis.recipes import (compare_recipes, recipe_of, recipes_markdown,
+                                   relabel_classes)
 from smallseg.apis.train import build_train_cfg, train
 from smallseg.eda.report import median_frequency_weights
 from smallseg.models import ClassDiceLoss, IgnoreSafeCrossEntropyLoss
@@ -81,7 +82,8 @@ def test_compare_tool_tabulates_the_runs(recipe_runs: Path, tiny_data: Path,
     assert [(r['model'], r['recipe']) for r in rows] == [
         ('DeepLabV3+ R50', 'seed'), ('DeepLabV3+ R50', 'default'),
         ('U-Net R34', 'seed'), ('U-Net R34', 'default')]
-    assert all(set(r['val_dice_per_class']) == {'background', 'round', 'angular'} for r in rows)
+    # the JSON names the classes as --classes does, the table's columns too
+    assert all(list(r['val_dice_per_class']) == ['bg', 'round', 'angular'] for r in rows)
     assert all(0 <= r['val_img_class_acc'] <= 1 for r in rows)  # DiceMetric's img_class_acc
     table = out.with_suffix('.md').read_text()
     assert table in proc.stdout and '| Dice angular | image class right |' in table
@@ -96,6 +98,11 @@ def test_recipe_names_and_class_name_check() -> None:
     assert '| Dice x | Dice y |' in recipes_markdown([row], ['x', 'y'])
     with pytest.raises(UserError, match='--classes gives 3 names'):
         recipes_markdown([row], ['x', 'y', 'z'])
+    seeded = dict(row, val_dice_per_class_mean={'a': 0.9, 'b': 0.1}, runs=[dict(row)])
+    relabelled = relabel_classes([seeded], ['x', 'y'])[0]
+    assert relabelled['val_dice_per_class_mean'] == {'x': 0.9, 'y': 0.1}
+    assert relabelled['runs'][0]['val_dice_per_class'] == {'x': 0.9, 'y': 0.1}
+    assert seeded['val_dice_per_class'] == {'a': 0.9, 'b': 0.1}  # the rows are not changed
 
 
 def test_auto_class_weights_are_the_training_masks_median_frequency(tiny_data: Path) -> None:

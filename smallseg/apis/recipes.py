@@ -54,7 +54,7 @@ def recipe_row(config: str | Path, info: dict) -> dict:
                train_min=round(info['wall_time_s'] / 60.0, 1) if info.get('wall_time_s')
                else None, init=(info.get('init') or {}).get('init'),
                best_epoch=info.get('best_epoch'), time_budget_min=info.get('time_budget_min'),
-               device=info.get('device'), work_dir=str(work_dir))
+               device=info.get('device'), work_dir=_shown_path(work_dir))
     curves = read_curves(work_dir)
     epoch = info.get('best_epoch')
     if epoch in curves['val_epochs']:
@@ -65,6 +65,16 @@ def recipe_row(config: str | Path, info: dict) -> dict:
                    val_dice_per_class={k[5:]: _round(v) for k, v in val.items()
                                        if k.startswith('Dice.')})
     return row
+
+
+def _shown_path(path: Path) -> str:
+    """``path`` relative to the working directory where it lies below it (a table written
+    into the repository then names no machine's folders), else absolute."""
+    path = path.absolute()
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _round(value: Optional[float]) -> Optional[float]:
@@ -329,13 +339,37 @@ def seeded_markdown(rows: Sequence[dict], class_names: Optional[Sequence[str]] =
     return '\n'.join(lines) + '\n'
 
 
+def relabel_classes(rows: Sequence[dict],
+                    class_names: Optional[Sequence[str]] = None) -> list[dict]:
+    """Copies of the rows whose per-class Dice (``val_dice_per_class``, ``_mean`` and each
+    run's) are keyed by ``class_names``, as the table's columns are (the config's names for
+    a dataset whose own names the config does not hold)."""
+    if not class_names:
+        return list(rows)
+    seeded = bool(rows) and all('runs' in r for r in rows)
+    logged, shown = _class_columns(
+        rows, 'val_dice_per_class_mean' if seeded else 'val_dice_per_class', class_names)
+    names = dict(zip(logged, shown))
+
+    def renamed(record: dict) -> dict:
+        record = dict(record)
+        for key in ('val_dice_per_class', 'val_dice_per_class_mean'):
+            if record.get(key):
+                record[key] = {names.get(k, k): v for k, v in record[key].items()}
+        if 'runs' in record:
+            record['runs'] = [renamed(run) for run in record['runs']]
+        return record
+
+    return [renamed(r) for r in rows]
+
+
 def write_recipes(rows: Sequence[dict], out: str | Path,
                   class_names: Optional[Sequence[str]] = None, title: str = '') -> dict:
     """``<out>.json`` (rows) and ``<out>.md`` (title + table); returns both paths."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     paths = dict(json=out.with_suffix('.json'), md=out.with_suffix('.md'))
-    paths['json'].write_text(json.dumps(list(rows), indent=2) + '\n')
+    paths['json'].write_text(json.dumps(relabel_classes(rows, class_names), indent=2) + '\n')
     text = (f'{title}\n\n' if title else '') + recipes_markdown(rows, class_names)
     paths['md'].write_text(text)
     return paths

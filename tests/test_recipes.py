@@ -17,7 +17,7 @@ from PIL import Image
 from smallseg.apis.class_weights import resolve_class_weights
 from smallseg.apis.config import load_config, set_data_root, set_max_epochs
 from smallseg.utils.errors import UserError
-from smallseg.apis.recipes import (compare_recipes, recipe_of, recipes_markdown,
+from smallseg.apis.recipes import (_shown_path, compare_recipes, recipe_of, recipes_markdown,
                                    relabel_classes)
 from smallseg.apis.train import build_train_cfg, train
 from smallseg.eda.report import median_frequency_weights
@@ -103,6 +103,15 @@ def test_recipe_names_and_class_name_check() -> None:
     assert relabelled['val_dice_per_class_mean'] == {'x': 0.9, 'y': 0.1}
     assert relabelled['runs'][0]['val_dice_per_class'] == {'x': 0.9, 'y': 0.1}
     assert seeded['val_dice_per_class'] == {'a': 0.9, 'b': 0.1}  # the rows are not changed
+
+
+def test_run_folders_are_shown_relative_to_the_working_directory(tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert _shown_path(Path('work_dirs/recipes/unet_r34_s1')) == 'work_dirs/recipes/unet_r34_s1'
+    assert _shown_path(tmp_path / 'w' / 'run') == str(Path('w') / 'run')
+    outside = tmp_path.parent / 'elsewhere'
+    assert _shown_path(outside) == str(outside)  # not below it: absolute
 
 
 def test_auto_class_weights_are_the_training_masks_median_frequency(tiny_data: Path) -> None:

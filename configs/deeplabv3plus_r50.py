@@ -1,4 +1,5 @@
 # DeepLabV3+ R50, the default recipe for small imbalanced datasets (from scratch or pretrained).
+# Output stride 16, as the model base: at 128x128 the ASPP head sees 8x8 maps (4x4 at stride 32).
 # Evidence for each setting: docs/recipes.md. The seed report's recipe: deeplabv3plus_r50_seed.py.
 _base_ = [
     './_base_/models/deeplabv3plus_r50.py', './_base_/datasets/img_labels_small.py',
@@ -10,8 +11,6 @@ model = dict(
     data_preprocessor=dict(size={{_base_.img_size}}),  # the dataset base's 128x128
     # flip=True: predict from the mean of the image's and its mirror's probabilities
     test_cfg=dict(mode='whole', one_class='auto', largest_object='auto', flip=True),
-    # output stride 32 (no dilation): faster on CPUs at 128x128; stride 16 for larger images
-    backbone=dict(strides=(1, 2, 2, 2), dilations=(1, 1, 1, 1)),
     # unweighted cross-entropy + per-class soft Dice
     decode_head=dict(loss_decode=[
         dict(type='IgnoreSafeCrossEntropyLoss', class_weight=None, loss_weight=1.0),

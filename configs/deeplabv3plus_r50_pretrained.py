@@ -22,9 +22,7 @@ test_pipeline = [
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-# output stride 16, as the model base: a 16x16 map at 256x256 for the dilated layer4
-model = dict(data_preprocessor=dict(size=img_size),
-             backbone=dict(strides=(1, 2, 2, 1), dilations=(1, 1, 1, 2)))
+model = dict(data_preprocessor=dict(size=img_size))
 # the encoder at LR x0.1 keeps its ImageNet features; the new decoder learns at the full LR
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.1)}))
 train_cfg = dict(max_epochs=10)  # a pretrained encoder needs fewer epochs than one from scratch

@@ -105,6 +105,11 @@ def test_sigkill_mid_epoch_then_resume(tiny_data: Path, tmp_path: Path) -> None:
     proc = start_train(*args)
     try:
         wait_for(proc, r'Epoch\(train\) \[2\]\[2/8\]')
+        # epoch 1's save runs in the background while epoch 2 trains: kill once it is done
+        # (the checkpoint, then last_checkpoint naming it), not in the moment between the two
+        deadline = time.monotonic() + 60
+        while not (work / 'last_checkpoint').is_file() and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert (work / 'epoch_1.pth').is_file()
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)

@@ -16,4 +16,5 @@ model = dict(
         dict(type='IgnoreSafeCrossEntropyLoss', class_weight=None, loss_weight=1.0),
         dict(type='ClassDiceLoss', loss_weight=1.0),
     ]))
-train_cfg = dict(max_epochs=20)  # about 20 minutes for 200 images on 2 CPU cores (fp32)
+# 200 images on 2 CPU cores: about 7 minutes with AMX (bf16), over 20 on AVX2 only (fp32)
+train_cfg = dict(max_epochs=20)

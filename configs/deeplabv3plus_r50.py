@@ -1,8 +1,9 @@
 # DeepLabV3+ R50, the default recipe for small imbalanced datasets (from scratch or pretrained).
 # Output stride 16, as the model base: at 128x128 the ASPP head sees 8x8 maps (4x4 at stride 32).
+# Scale augmentation (0.8-1.25x, then a 128x128 crop or padding): more varied views of 200 images.
 # Evidence for each setting: docs/recipes.md. The seed report's recipe: deeplabv3plus_r50_seed.py.
 _base_ = [
-    './_base_/models/deeplabv3plus_r50.py', './_base_/datasets/img_labels_small.py',
+    './_base_/models/deeplabv3plus_r50.py', './_base_/datasets/img_labels_small_scale.py',
     './_base_/default_runtime.py', './_base_/schedules/schedule_scratch.py'
 ]
 model = dict(

@@ -28,11 +28,14 @@ def test_every_model_config_is_listed() -> None:
     assert sorted(SIZES) == sorted(str(p) for p in Path('configs').glob('*.py'))
 
 
-def sizes(cfg: Config) -> dict[str, list]:
-    """Every Resize scale of the three dataloaders and the preprocessor's size."""
-    out = {key: [tuple(t['scale']) for t in cfg[key].dataset.pipeline if t['type'] == 'Resize']
+def sizes(cfg: Config) -> dict[str, set]:
+    """Every Resize / RandomResize scale and RandomCrop size of the three dataloaders, and the
+    preprocessor's size."""
+    out = {key: {tuple(t['crop_size'] if t['type'] == 'RandomCrop' else t['scale'])
+                 for t in cfg[key].dataset.pipeline
+                 if t['type'] in ('Resize', 'RandomResize', 'RandomCrop')}
            for key in LOADER_KEYS}
-    out['preprocessor'] = [tuple(cfg.model.data_preprocessor.size)]
+    out['preprocessor'] = {tuple(cfg.model.data_preprocessor.size)}
     return out
 
 
@@ -53,7 +56,7 @@ def test_plain_mmengine_builds_what_tools_train_runs(config: str, tiny_data: Pat
     plain = Config.fromfile(config)
     expected = SIZES[config]
     assert tuple(plain.img_size) == expected
-    assert sizes(plain) == {key: [expected] for key in (*LOADER_KEYS, 'preprocessor')}
+    assert sizes(plain) == {key: {expected} for key in (*LOADER_KEYS, 'preprocessor')}
     tools, _ = build_train_cfg(config, work_dir=str(tmp_path / 'tools'),
                                data_root=str(tiny_data), pretrained=None)
     for key in LOADER_KEYS:  # the same pipelines, augmentation included
@@ -87,7 +90,7 @@ def test_a_bare_img_size_that_sizes_nothing_is_an_error(tmp_path: Path) -> None:
         load_config(config)
     # the tools' convenience option sizes them all
     cfg = load_config(config, {'img_size': (512, 512)})
-    assert sizes(cfg) == {key: [(512, 512)] for key in (*LOADER_KEYS, 'preprocessor')}
+    assert sizes(cfg) == {key: {(512, 512)} for key in (*LOADER_KEYS, 'preprocessor')}
 
 
 def test_option_keys_follow_the_installed_runner_and_dataloader() -> None:

@@ -201,19 +201,29 @@ def test_time_budget_ends_training_after_an_epoch(tiny_data: Path, tmp_path: Pat
     saved = json.loads((tmp_path / 'w' / 'run_info.json').read_text())
     record = saved['time_budget']
     assert {k: v for k, v in record.items() if k != 'mean_step_s'} == dict(
-        minutes=0.001, epochs_planned=3, epochs_fitted=1, epochs_run=1)
+        minutes=0.001, epochs_planned=3, epochs_fitted=1, epochs_run=1, val_begin=2)
     assert 0 < record['mean_step_s'] == saved['mean_step_s'] < 60
     assert (f"time budget: 0.001 min; epochs planned 3, fitted 1, run 1; mean train step "
             f"{record['mean_step_s']:.3f} s") in log
     with pytest.raises(UserError, match='--time-budget must be a positive'):
         build_train_cfg('configs/unet_r34.py', work_dir=str(tmp_path / 'x'),
                         data_root=str(tiny_data), time_budget=0)
+    with pytest.raises(UserError, match='time_budget_val_from must be at least 0 and below 1'):
+        build_train_cfg('configs/unet_r34.py', work_dir=str(tmp_path / 'x'),
+                        data_root=str(tiny_data), time_budget=1,
+                        cfg_options={'time_budget_val_from': 1.0})
 
 
 def _last_lr(work_dir: Path) -> float:
     rows = [json.loads(line) for line in
             sorted(work_dir.glob('*/vis_data/scalars.json'))[-1].read_text().splitlines()]
     return [row['lr'] for row in rows if 'lr' in row][-1]
+
+
+def _validated_every_epoch(ends: tuple) -> list[float]:
+    """The stand-in clock's readings for epochs ending at ``ends`` (the first: the start),
+    each validated in its last 5 s."""
+    return [ends[0], *(t for end in ends[1:] for t in (end - 5, end))]
 
 
 @pytest.mark.slow
@@ -229,11 +239,12 @@ def test_time_budget_fits_the_schedule(tiny_data: Path, tmp_path: Path,
     decay shrink to 4; when they turn faster (20 s), they grow, one epoch at a time, to 9; a
     resumed run keeps the length its checkpoint was fitted to."""
     from smallseg.hooks import time_budget_hook
-    ticks = iter(clock)
+    ticks = iter(_validated_every_epoch(clock))
     monkeypatch.setattr(time_budget_hook, '_now', lambda: float(next(ticks)))
+    every_epoch = {**one_iteration(), 'time_budget_val_from': 0.0}
     cfg, info = build_train_cfg('configs/unet_r34.py', work_dir=str(tmp_path / 'w'),
                                 data_root=str(tiny_data), epochs=2, pretrained=None,
-                                cfg_options=one_iteration(), time_budget=5)
+                                cfg_options=every_epoch, time_budget=5)
     info = train(cfg, info)
     assert info['epochs'] == epochs
     log = next((tmp_path / 'w').glob('*/*.log')).read_text()
@@ -257,12 +268,42 @@ def test_time_budget_fits_the_schedule(tiny_data: Path, tmp_path: Path,
     else:
         assert 'max_epochs 5 -> 3' in log  # the last epoch ran over: nothing left to shrink
         # resumed, the run keeps the length its checkpoint was fitted to (5, not a new fit)
-        ticks = iter((0, 60, 120, 180))
+        ticks = iter(_validated_every_epoch((0, 60, 120, 180)))
         cfg, info = build_train_cfg('configs/unet_r34.py', work_dir=str(tmp_path / 'w'),
                                     data_root=str(tiny_data), epochs=2, pretrained=None,
-                                    cfg_options=one_iteration(), time_budget=5, resume=True)
+                                    cfg_options=every_epoch, time_budget=5, resume=True)
         assert train(cfg, info)['epochs'] == 5
         assert _last_lr(tmp_path / 'w') < 2e-6
+
+
+@pytest.mark.slow
+def test_time_budget_validates_the_second_half(tiny_data: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Train epochs of 40 s, validations of 20 s, 10 minutes: validating every epoch fits 10
+    epochs; validating the first epoch and then from half the run on fits 11 (1, 6-11)."""
+    from smallseg.hooks import time_budget_hook
+    validated = {1, 6, 7, 8, 9, 10, 11}
+    clock, now = [0.0], 0.0
+    for epoch in range(1, 12):
+        now += 40
+        clock += [now, now + 20] if epoch in validated else [now]
+        now += 20 if epoch in validated else 0
+    ticks = iter(clock)
+    monkeypatch.setattr(time_budget_hook, '_now', lambda: float(next(ticks)))
+    cfg, info = build_train_cfg('configs/unet_r34.py', work_dir=str(tmp_path / 'w'),
+                                data_root=str(tiny_data), epochs=2, pretrained=None,
+                                cfg_options=one_iteration(), time_budget=10)
+    info = train(cfg, info)
+    assert info['epochs'] == 11 and info['time_budget']['val_begin'] == 6
+    log = next((tmp_path / 'w').glob('*/*.log')).read_text()
+    assert '60 s per epoch, so 11 epochs fit in 10 min; max_epochs 2 -> 11' in log
+    assert 'validation (20 s) after epoch 1, then from epoch 6 on' in log
+    assert 'validated after epoch 1 and from epoch 6 on' in log
+    assert sorted({int(line.split('Epoch(val) [')[1].split(']')[0])
+                   for line in log.splitlines() if 'Epoch(val) [' in line}) == sorted(validated)
+    assert _last_lr(tmp_path / 'w') < 2e-6  # the decay ends at epoch 11
+    assert json.loads((tmp_path / 'w' / 'train_settings.json').read_text())[
+        'time_budget_val_from'] == 0.5
 
 
 @pytest.mark.slow

@@ -61,9 +61,16 @@ def build_train_cfg(config: str | Path, work_dir: Optional[str] = None,
         if not time_budget > 0:
             raise UserError(f'--time-budget must be a positive number of minutes, got '
                             f'{time_budget}')
+        val_from = float(cfg.get('time_budget_val_from') or 0.0)
+        if not 0.0 <= val_from < 1.0:
+            raise UserError(f'time_budget_val_from must be at least 0 and below 1 (the share '
+                            f'of the run before validation resumes), got {val_from}')
         cfg.custom_hooks = [*(cfg.get('custom_hooks') or []),
-                            dict(type='TimeBudgetHook', minutes=float(time_budget))]
+                            dict(type='TimeBudgetHook', minutes=float(time_budget),
+                                 val_from=val_from)]
         cfg.time_budget_min = float(time_budget)  # a run setting (train_settings.json)
+    else:  # a run of fixed length validates as its train_cfg says
+        cfg.pop('time_budget_val_from', None)
     seed = configure_randomness(cfg, seed, deterministic)
     precision = configure_amp(cfg, amp or cfg.get('amp', 'auto'))
     init = resolve_pretrained(
@@ -91,7 +98,7 @@ def build_train_cfg(config: str | Path, work_dir: Optional[str] = None,
 
 # what makes a run in a work dir a different run: resuming or reusing it would mix recipes
 RUN_SETTINGS = ('model', 'train_cfg', 'optim_wrapper', 'param_scheduler', 'img_size',
-                'data_root', 'randomness', 'time_budget_min')
+                'data_root', 'randomness', 'time_budget_min', 'time_budget_val_from')
 SETTINGS_FILE = 'train_settings.json'
 
 

@@ -201,7 +201,7 @@ def test_time_budget_ends_training_after_an_epoch(tiny_data: Path, tmp_path: Pat
     saved = json.loads((tmp_path / 'w' / 'run_info.json').read_text())
     record = saved['time_budget']
     assert {k: v for k, v in record.items() if k != 'mean_step_s'} == dict(
-        minutes=0.001, epochs_planned=3, epochs_fitted=1, epochs_run=1, val_begin=2)
+        minutes=0.001, epochs_planned=3, epochs_fitted=1, epochs_run=1, val_begin=1)
     assert 0 < record['mean_step_s'] == saved['mean_step_s'] < 60
     assert (f"time budget: 0.001 min; epochs planned 3, fitted 1, run 1; mean train step "
             f"{record['mean_step_s']:.3f} s") in log
@@ -234,36 +234,41 @@ def _validated_every_epoch(ends: tuple) -> list[float]:
 def test_time_budget_fits_the_schedule(tiny_data: Path, tmp_path: Path,
                                        monkeypatch: pytest.MonkeyPatch, clock: tuple,
                                        epochs: int) -> None:
-    """Epochs of 60 s (a stand-in clock) and 5 minutes: 5 epochs fit, not the config's 2,
+    """Epochs of 60 s (55 s training, 5 s validation; a stand-in clock) and 5 minutes,
+    validated every epoch (the default): 5 epochs fit, not the config's 2,
     and the LR decay ends at epoch 5; when epochs turn slower (70-80 s), the length and the
     decay shrink to 4; when they turn faster (20 s), they grow, one epoch at a time, to 9; a
     resumed run keeps the length its checkpoint was fitted to."""
     from smallseg.hooks import time_budget_hook
     ticks = iter(_validated_every_epoch(clock))
     monkeypatch.setattr(time_budget_hook, '_now', lambda: float(next(ticks)))
-    every_epoch = {**one_iteration(), 'time_budget_val_from': 0.0}
     cfg, info = build_train_cfg('configs/unet_r34.py', work_dir=str(tmp_path / 'w'),
                                 data_root=str(tiny_data), epochs=2, pretrained=None,
-                                cfg_options=every_epoch, time_budget=5)
+                                cfg_options=one_iteration(), time_budget=5)
     info = train(cfg, info)
     assert info['epochs'] == epochs
     log = next((tmp_path / 'w').glob('*/*.log')).read_text()
-    assert '60 s per epoch, so 5 epochs fit in 5 min; max_epochs 2 -> 5' in log
+    assert ('55 s per train epoch, 5 s per validation, so 5 epochs fit in 5 min; '
+            'max_epochs 2 -> 5') in log
     assert {k: info['time_budget'][k] for k in ('epochs_planned', 'epochs_fitted',
                                                 'epochs_run')} == dict(
         epochs_planned=2, epochs_fitted=epochs, epochs_run=epochs)
     if epochs == 5:
         assert _last_lr(tmp_path / 'w') < 2e-6  # the poly decay reached its end (eta_min 1e-6)
     elif epochs == 4:
-        assert 'epochs now take 70 s, so 4 epochs fit; max_epochs 5 -> 4' in log
+        assert ('train epochs now take 65 s and validations 5 s, so 4 epochs fit; '
+                'max_epochs 5 -> 4') in log
         # the decay was shrunk to end at epoch 4 (one iteration an epoch here, so its last
         # step came after the shrink); unshrunk it would still be at ~3e-4
         assert _last_lr(tmp_path / 'w') < 1e-4
     elif epochs == 9:
-        # mean epoch since the first: 40 s after epoch 3 ... 28 s after epoch 6; each growth
-        # leaves 5% to spare, and none comes with fewer than two epochs left
-        assert 'epochs now take 40 s, so 6 epochs fit; max_epochs 5 -> 6' in log
-        assert 'epochs now take 28 s, so 9 epochs fit; max_epochs 8 -> 9' in log
+        # mean epoch since the first: 40 s after epoch 3 ... 28 s after epoch 6 (5 s of it
+        # validation); each growth leaves 5% to spare, and none comes with fewer than two
+        # epochs left
+        assert ('train epochs now take 35 s and validations 5 s, so 6 epochs fit; '
+                'max_epochs 5 -> 6') in log
+        assert ('train epochs now take 23 s and validations 5 s, so 9 epochs fit; '
+                'max_epochs 8 -> 9') in log
         assert _last_lr(tmp_path / 'w') < 2e-6  # the decay was stretched to the new end
     else:
         assert 'max_epochs 5 -> 3' in log  # the last epoch ran over: nothing left to shrink
@@ -271,7 +276,7 @@ def test_time_budget_fits_the_schedule(tiny_data: Path, tmp_path: Path,
         ticks = iter(_validated_every_epoch((0, 60, 120, 180)))
         cfg, info = build_train_cfg('configs/unet_r34.py', work_dir=str(tmp_path / 'w'),
                                     data_root=str(tiny_data), epochs=2, pretrained=None,
-                                    cfg_options=every_epoch, time_budget=5, resume=True)
+                                    cfg_options=one_iteration(), time_budget=5, resume=True)
         assert train(cfg, info)['epochs'] == 5
         assert _last_lr(tmp_path / 'w') < 2e-6
 
@@ -280,7 +285,8 @@ def test_time_budget_fits_the_schedule(tiny_data: Path, tmp_path: Path,
 def test_time_budget_validates_the_second_half(tiny_data: Path, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """Train epochs of 40 s, validations of 20 s, 10 minutes: validating every epoch fits 10
-    epochs; validating the first epoch and then from half the run on fits 11 (1, 6-11)."""
+    epochs; ``time_budget_val_from=0.5`` (the first epoch, then from half the run on) fits 11
+    (validated: 1, 6-11)."""
     from smallseg.hooks import time_budget_hook
     validated = {1, 6, 7, 8, 9, 10, 11}
     clock, now = [0.0], 0.0
@@ -292,11 +298,13 @@ def test_time_budget_validates_the_second_half(tiny_data: Path, tmp_path: Path,
     monkeypatch.setattr(time_budget_hook, '_now', lambda: float(next(ticks)))
     cfg, info = build_train_cfg('configs/unet_r34.py', work_dir=str(tmp_path / 'w'),
                                 data_root=str(tiny_data), epochs=2, pretrained=None,
-                                cfg_options=one_iteration(), time_budget=10)
+                                cfg_options={**one_iteration(), 'time_budget_val_from': 0.5},
+                                time_budget=10)
     info = train(cfg, info)
     assert info['epochs'] == 11 and info['time_budget']['val_begin'] == 6
     log = next((tmp_path / 'w').glob('*/*.log')).read_text()
-    assert '60 s per epoch, so 11 epochs fit in 10 min; max_epochs 2 -> 11' in log
+    assert ('40 s per train epoch, 20 s per validation, so 11 epochs fit in 10 min; '
+            'max_epochs 2 -> 11') in log
     assert 'validation (20 s) after epoch 1, then from epoch 6 on' in log
     assert 'validated after epoch 1 and from epoch 6 on' in log
     assert sorted({int(line.split('Epoch(val) [')[1].split(']')[0])

@@ -69,8 +69,8 @@ def build_train_cfg(config: str | Path, work_dir: Optional[str] = None,
                             dict(type='TimeBudgetHook', minutes=float(time_budget),
                                  val_from=val_from)]
         cfg.time_budget_min = float(time_budget)  # a run setting (train_settings.json)
-    else:  # a run of fixed length validates as its train_cfg says
-        cfg.pop('time_budget_val_from', None)
+    if time_budget is None or not cfg.get('time_budget_val_from'):
+        cfg.pop('time_budget_val_from', None)  # a run setting only where it changes the run
     seed = configure_randomness(cfg, seed, deterministic)
     precision = configure_amp(cfg, amp or cfg.get('amp', 'auto'))
     init = resolve_pretrained(

@@ -190,10 +190,10 @@ class TimeBudgetHook(Hook):
         if self.fit_schedule and timed <= 2 and train_s > 0:
             epochs = self._fit(runner, done, used, train_s, val_s)
             if epochs != loop.max_epochs:
-                print_log(f'time budget: {train_s + val_s:.0f} s per epoch, so {epochs} '
-                          f'epochs fit in {self.seconds / 60:g} min; max_epochs '
-                          f'{loop.max_epochs} -> {epochs}, the learning-rate schedule now '
-                          'ends there', logger='current')
+                print_log(f'time budget: {train_s:.0f} s per train epoch, {val_s:.0f} s per '
+                          f'validation, so {epochs} epochs fit in {self.seconds / 60:g} min; '
+                          f'max_epochs {loop.max_epochs} -> {epochs}, the learning-rate '
+                          'schedule now ends there', logger='current')
             self._set_length(runner, done, epochs)
             if self.val_from > 0 and timed == 1 and loop.val_begin <= loop.max_epochs:
                 print_log(f'time budget: validation ({val_s:.0f} s) after epoch 1, then from '
@@ -209,9 +209,10 @@ class TimeBudgetHook(Hook):
                                                         slack=1.05))
             if epochs < loop.max_epochs or (epochs > loop.max_epochs
                                             and loop.max_epochs - done >= 2):
-                print_log(f'time budget: epochs now take {train_s + val_s:.0f} s, so '
-                          f'{epochs} epochs fit; max_epochs {loop.max_epochs} -> {epochs}, '
-                          'the learning-rate schedule now ends there', logger='current')
+                print_log(f'time budget: train epochs now take {train_s:.0f} s and '
+                          f'validations {val_s:.0f} s, so {epochs} epochs fit; max_epochs '
+                          f'{loop.max_epochs} -> {epochs}, the learning-rate schedule now ends '
+                          'there', logger='current')
                 self._set_length(runner, done, epochs)
         nxt = done + 1
         next_s = train_s + (val_s if nxt >= loop.val_begin or nxt == loop.max_epochs else 0.0)

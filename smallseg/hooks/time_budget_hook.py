@@ -110,6 +110,7 @@ class TimeBudgetHook(Hook):
         self._ends: list[float] = []  # seconds since the start at the end of each epoch
         self._vals: list[float] = []  # seconds of each validation (its checkpoint included)
         self._val_start: Optional[float] = None
+        self._first_validated = False  # whether the first timed epoch ended in a validation
 
     def before_train(self, runner) -> None:
         self._start, self._ends, self._vals = _now(), [], []  # a resumed run's earlier

@@ -26,6 +26,12 @@ def validation_begin(epochs: int, val_from: float) -> int:
     return max(2, math.ceil(val_from * epochs - 1e-9))
 
 
+def _validating(loop: Any, done: int) -> bool:
+    """Whether the second-part validation has begun (or begins with the next epoch) once
+    ``done`` epochs ran: its start, the loop's ``val_begin``, then stays where it is."""
+    return done + 1 >= loop.val_begin > 1
+
+
 def fitted_epochs(done: int, used_s: float, train_s: float, val_s: float, budget_s: float,
                   val_from: float = 0.0, val_begin: Optional[int] = None) -> int:
     """Epochs in all once ``done`` took ``used_s``, each further one trains in ``train_s``
@@ -162,8 +168,7 @@ class TimeBudgetHook(Hook):
              slack: float = 1.0) -> int:
         loop = runner.train_loop
         # every epoch validates (val_from 0), or validation has begun: its start stays
-        fixed = (loop.val_begin if self.val_from == 0 or done + 1 >= loop.val_begin > 1
-                 else None)
+        fixed = loop.val_begin if self.val_from == 0 or _validating(loop, done) else None
         return fitted_epochs(done, used, train_s * slack, val_s * slack, self.seconds,
                              self.val_from, fixed)
 
@@ -171,7 +176,7 @@ class TimeBudgetHook(Hook):
         loop = runner.train_loop
         stretch_schedule(runner, epochs)
         runner.message_hub.update_info(FIT_KEY, epochs)
-        if self.val_from > 0 and not done + 1 >= loop.val_begin > 1:  # not validating yet
+        if self.val_from > 0 and not _validating(loop, done):
             loop.val_begin = max(done + 1, validation_begin(epochs, self.val_from))
             runner.message_hub.update_info(VAL_BEGIN_KEY, loop.val_begin)
 

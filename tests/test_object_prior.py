@@ -94,6 +94,26 @@ def test_flip_averages_the_image_and_its_mirror(flip: bool) -> None:
         assert torch.allclose(logits.exp(), (plain + mirror) / 2, atol=1e-5)
 
 
+def test_img_ratios_average_the_resized_views() -> None:
+    torch.manual_seed(0)
+    inputs = torch.randn(2, 3, 32, 32)
+    metas = [dict(ori_shape=(32, 32), img_shape=(32, 32))] * 2
+    plain, scaled = unet({}), unet(dict(img_ratios=(0.75, 1.0)))
+    scaled.load_state_dict(plain.state_dict())
+    with torch.no_grad():
+        logits = scaled.inference(inputs, metas)
+        same = plain.inference(inputs, metas)
+        small = torch.nn.functional.interpolate(inputs, size=(24, 24), mode='bilinear')
+        view = EncoderDecoder.inference(plain, small, [dict(m, img_shape=(24, 24)) for m in metas])
+        view = torch.nn.functional.interpolate(view, size=(32, 32), mode='bilinear')
+    assert logits.shape == same.shape == (2, 3, 32, 32)
+    # the mean of the probabilities of the image at 24x24 (back at 32x32) and at 32x32
+    assert torch.allclose(logits.exp(), (same.softmax(1) + view.softmax(1)) / 2, atol=1e-5)
+    assert not torch.allclose(logits.exp(), same.softmax(1), atol=1e-3)
+    with pytest.raises(UserError, match=r'img_ratios must be positive numbers.*got \(0, 1\)'):
+        unet(dict(img_ratios=(0, 1)))
+
+
 def test_unresolved_auto_stops_the_build() -> None:
     cfg = load_config('configs/unet_r34.py', tiny_options())
     cfg.model.backbone.init_cfg = None

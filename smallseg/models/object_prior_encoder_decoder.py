@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import List, Optional
 
 import torch
+import torch.nn.functional as F
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 from mmseg.utils import OptSampleList, SampleList
@@ -53,6 +54,19 @@ def class_from_head(test_cfg: Optional[dict], auxiliary_head) -> bool:
     return value == 'head'
 
 
+def img_ratios(test_cfg: Optional[dict]) -> tuple[float, ...]:
+    """``test_cfg.img_ratios``: the scales, relative to the input size, whose predictions are
+    averaged (mmseg's test-time augmentation term); ``(1.0,)`` when unset."""
+    ratios = (test_cfg or {}).get('img_ratios') or (1.0,)
+    if isinstance(ratios, (int, float)):
+        ratios = (ratios,)
+    if not all(isinstance(r, (int, float)) and not isinstance(r, bool) and r > 0
+               for r in ratios):
+        raise UserError('ObjectPriorEncoderDecoder: model.test_cfg.img_ratios must be positive '
+                        f'numbers, e.g. (0.8, 1.0, 1.25), got {ratios!r}')
+    return tuple(float(r) for r in ratios)
+
+
 @MODELS.register_module()
 class ObjectPriorEncoderDecoder(EncoderDecoder):
     """mmseg's ``EncoderDecoder``, then :func:`apply_object_prior` on each prediction.
@@ -67,20 +81,24 @@ class ObjectPriorEncoderDecoder(EncoderDecoder):
     - ``flip``: predict from the mean class probabilities of the image and its horizontal
       mirror (mmseg's flip test-time augmentation, here inside the model, so validation
       picks the best checkpoint with it; ``seg_logits`` are then the log of that mean).
-      It is the one flip mechanism: ``tools/test.py --tta`` switches it on.
+      It is the one flip mechanism: ``tools/test.py --tta`` switches it on;
+    - ``img_ratios``: predict from the mean class probabilities of the image resized by each
+      ratio (e.g. ``(0.8, 1.0, 1.25)``), each back at the input size; with ``flip`` every
+      ratio is mirrored too.
 
     ``one_class`` and ``largest_object`` are True, False or ``'auto'``: training
     (:func:`smallseg.apis.train.build_train_cfg`) replaces ``'auto'`` by True when nearly all
     training masks hold one object of one class, test and inference by the checkpoint's
     decision; a model built with an unresolved ``'auto'`` raises :class:`UserError`.
     Validation, test and inference all go through :meth:`postprocess_result`, so the best
-    checkpoint is chosen on what the user gets. Without ``flip``, ``seg_logits`` stay the
-    network's own.
+    checkpoint is chosen on what the user gets. With one view (no ``flip``, one ratio),
+    ``seg_logits`` stay the network's own.
     """
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         prior_options(self.test_cfg)  # an unresolved 'auto' fails here, not at test time
+        img_ratios(self.test_cfg)
         class_from_head(self.test_cfg, getattr(self, 'auxiliary_head', None))
         self._class_probs: Optional[Tensor] = None  # the head's, for postprocess_result
 
@@ -93,23 +111,52 @@ class ObjectPriorEncoderDecoder(EncoderDecoder):
         return self.decode_head.predict(x, batch_img_metas, self.test_cfg)
 
     def inference(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
-        """mmseg's inference, averaged with that of the mirrored inputs under ``flip``.
+        """mmseg's inference, averaged over the views of ``img_ratios`` and ``flip``.
 
         The logits come back channels-last: mmseg's post-processing takes the argmax over the
         classes of each image, which on a CPU is many times faster with the classes innermost.
         """
         self._class_probs = None
-        if (self.test_cfg or {}).get('flip') is not True:
-            seg_logits = super().inference(inputs, batch_img_metas)
-        else:  # the image and its mirror in one batch: one pass of the network, not two
-            both = super().inference(torch.cat([inputs, inputs.flip(-1)]), batch_img_metas * 2)
-            seg_logits, mirrored = both[:len(inputs)], both[len(inputs):].flip(-1)
-            if self._class_probs is not None:
-                n = len(inputs)
-                self._class_probs = (self._class_probs[:n] + self._class_probs[n:]) / 2
-            seg_logits = (seg_logits + mirrored) / 2 if seg_logits.shape[1] < 2 else (
-                (seg_logits.float().softmax(1) + mirrored.float().softmax(1)) / 2).log()
+        test_cfg = self.test_cfg or {}
+        flip = test_cfg.get('flip') is True
+        views, class_probs = [], []
+        for ratio in img_ratios(test_cfg):
+            logits, probs = self._ratio_views(inputs, batch_img_metas, ratio, flip)
+            views += logits
+            class_probs += [] if probs is None else [probs]
+        self._class_probs = sum(class_probs) / len(class_probs) if class_probs else None
+        if len(views) == 1:
+            seg_logits = views[0]
+        elif views[0].shape[1] < 2:  # one sigmoid output: the mean of the logits
+            seg_logits = sum(views) / len(views)
+        else:
+            seg_logits = (sum(view.float().softmax(1) for view in views) / len(views)).log()
         return seg_logits.contiguous(memory_format=torch.channels_last)
+
+    def _ratio_views(self, inputs: Tensor, batch_img_metas: List[dict], ratio: float,
+                     flip: bool) -> tuple[list[Tensor], Optional[Tensor]]:
+        """The logits of ``inputs`` resized by ``ratio`` (and, under ``flip``, of their mirror,
+        in the same batch: one pass of the network), back at the input size, and the image
+        class head's probabilities (their mean over the mirror) where ``class_from='head'``."""
+        size = inputs.shape[-2:]
+        if ratio != 1.0:
+            scaled = (max(1, round(size[0] * ratio)), max(1, round(size[1] * ratio)))
+            inputs = F.interpolate(inputs, size=scaled, mode='bilinear', align_corners=False)
+            batch_img_metas = [dict(meta, img_shape=scaled, pad_shape=scaled)
+                               for meta in batch_img_metas]
+        n = len(inputs)
+        if flip:
+            inputs, batch_img_metas = torch.cat([inputs, inputs.flip(-1)]), batch_img_metas * 2
+        logits = super().inference(inputs, batch_img_metas)
+        if ratio != 1.0:
+            logits = F.interpolate(logits, size=size, mode='bilinear',
+                                   align_corners=self.align_corners)
+        class_probs, self._class_probs = self._class_probs, None
+        if not flip:
+            return [logits], class_probs
+        if class_probs is not None:
+            class_probs = (class_probs[:n] + class_probs[n:]) / 2
+        return [logits[:n], logits[n:].flip(-1)], class_probs
 
     def postprocess_result(self, seg_logits: Tensor,
                            data_samples: OptSampleList = None) -> SampleList:

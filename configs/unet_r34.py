@@ -1,8 +1,7 @@
 # U-Net R34, the default recipe for small imbalanced datasets (from scratch or pretrained).
-# Scale augmentation (0.8-1.25x, then a 128x128 crop or padding), as DeepLabV3+: more varied views.
 # Evidence for each setting: docs/recipes.md. The seed report's recipe: unet_r34_seed.py.
 _base_ = [
-    './_base_/models/unet_r34.py', './_base_/datasets/img_labels_small_scale.py',
+    './_base_/models/unet_r34.py', './_base_/datasets/img_labels_small.py',
     './_base_/default_runtime.py', './_base_/schedules/schedule_scratch.py'
 ]
 model = dict(

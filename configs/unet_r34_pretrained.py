@@ -3,8 +3,7 @@
 _base_ = ['./unet_r34.py']
 pretrained = 'required'  # an error, not a run from scratch, when the weights are missing
 img_size = (256, 256)  # nearer the ImageNet scale (224): every pipeline and the preprocessor
-# flip, rotate and brightness/contrast at img_size (the scale augmentation of the scratch recipe
-# is not measured with ImageNet weights)
+# the default recipe's augmentation at img_size
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),

@@ -9,7 +9,7 @@ _base_ = [
 model = dict(
     # one object of one class per image where the training masks show it ('auto')
     type='ObjectPriorEncoderDecoder',
-    data_preprocessor=dict(size={{_base_.img_size}}),  # the dataset base's 128x128
+    data_preprocessor=dict(size={{_base_.crop_size}}),  # the dataset base's 128x128 (h, w)
     # flip=True: predict from the mean of the image's and its mirror's probabilities
     test_cfg=dict(mode='whole', one_class='auto', largest_object='auto', flip=True),
     # unweighted cross-entropy + per-class soft Dice

@@ -7,7 +7,7 @@ _base_ = [
 model = dict(
     # one object of one class per image where the training masks show it ('auto')
     type='ObjectPriorEncoderDecoder',
-    data_preprocessor=dict(size={{_base_.img_size}}),  # the dataset base's 128x128
+    data_preprocessor=dict(size={{_base_.crop_size}}),  # the dataset base's 128x128 (h, w)
     test_cfg=dict(mode='whole', one_class='auto', largest_object='auto'),
     # cross-entropy weighted by the square roots of the median-frequency weights + soft Dice
     decode_head=dict(loss_decode=[

@@ -3,6 +3,7 @@
 _base_ = ['./unet_r34.py']
 pretrained = 'required'  # an error, not a run from scratch, when the weights are missing
 img_size = (256, 256)  # nearer the ImageNet scale (224): every pipeline and the preprocessor
+crop_size = (img_size[1], img_size[0])  # (h, w), the preprocessor's order
 # the default recipe's augmentation at img_size
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -22,7 +23,7 @@ test_pipeline = [
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-model = dict(data_preprocessor=dict(size=img_size))
+model = dict(data_preprocessor=dict(size=crop_size))
 # the encoder at LR x0.1 keeps its ImageNet features; the new decoder learns at the full LR
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.1)}))
 train_cfg = dict(max_epochs=10)  # a pretrained encoder needs fewer epochs than one from scratch

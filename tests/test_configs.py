@@ -30,12 +30,12 @@ def test_every_model_config_is_listed() -> None:
 
 def sizes(cfg: Config) -> dict[str, set]:
     """Every Resize / RandomResize scale and RandomCrop size of the three dataloaders, and the
-    preprocessor's size."""
-    out = {key: {tuple(t['crop_size'] if t['type'] == 'RandomCrop' else t['scale'])
+    preprocessor's size, as (w, h) (RandomCrop and the preprocessor are written (h, w))."""
+    out = {key: {tuple(t['crop_size'][::-1] if t['type'] == 'RandomCrop' else t['scale'])
                  for t in cfg[key].dataset.pipeline
                  if t['type'] in ('Resize', 'RandomResize', 'RandomCrop')}
            for key in LOADER_KEYS}
-    out['preprocessor'] = {tuple(cfg.model.data_preprocessor.size)}
+    out['preprocessor'] = {tuple(cfg.model.data_preprocessor.size[::-1])}
     return out
 
 
@@ -85,12 +85,55 @@ def test_a_bare_img_size_that_sizes_nothing_is_an_error(tmp_path: Path) -> None:
     config.write_text(f"_base_ = ['{Path('configs/unet_r34.py').resolve()}']\n"
                       'img_size = (512, 512)\n')
     from smallseg.apis.config import load_config
-    with pytest.raises(UserError, match=r'img_size is \(512, 512\) but train_dataloader Resize '
-                                        r'is \(128, 128\)'):
+    with pytest.raises(UserError, match=r'img_size \(w, h\) is \(512, 512\) but '
+                                        r'train_dataloader Resize is \(128, 128\)'):
         load_config(config)
     # the tools' convenience option sizes them all
     cfg = load_config(config, {'img_size': (512, 512)})
     assert sizes(cfg) == {key: {(512, 512)} for key in (*LOADER_KEYS, 'preprocessor')}
+
+
+@pytest.mark.parametrize('config', ['configs/deeplabv3plus_r50.py', 'configs/unet_r34.py'])
+def test_a_non_square_img_size_trains_h_by_w(config: str, tiny_data: Path,
+                                            tmp_path: Path) -> None:
+    """img_size is (w, h) as Resize reads it; RandomCrop and the preprocessor read (h, w), so
+    img_size (96, 64) trains on batches 64 high and 96 wide, scale augmentation included."""
+    from smallseg.apis.config import load_config
+    cfg = load_config(config, {'img_size': (96, 64), 'data_root': str(tiny_data)})
+    assert sizes(cfg) == {key: {(96, 64)} for key in (*LOADER_KEYS, 'preprocessor')}
+    assert tuple(cfg.crop_size) == (64, 96)
+    cfg.work_dir = str(tmp_path)
+    cfg.train_dataloader.update(num_workers=0, persistent_workers=False)
+    runner = Runner.from_cfg(resolved(cfg))
+    batch = next(iter(runner.train_dataloader))
+    data = runner.model.data_preprocessor(batch, training=True)
+    assert tuple(data['inputs'].shape[-2:]) == (64, 96)
+    assert {tuple(s.gt_sem_seg.data.shape[-2:]) for s in data['data_samples']} == {(64, 96)}
+
+
+def test_a_crop_written_w_h_is_an_error(tmp_path: Path) -> None:
+    """A RandomCrop written in Resize's (w, h) order for a non-square img_size fails by name."""
+    from smallseg.apis.config import load_config
+    config = tmp_path / 'wide.py'
+    config.write_text(f"_base_ = ['{Path('configs/deeplabv3plus_r50.py').resolve()}']\n"
+                      'img_size = (96, 64)\n'
+                      'crop_size = (64, 96)\n'
+                      "train_pipeline = [dict(type='LoadImageFromFile'),\n"
+                      "    dict(type='LoadAnnotations'),\n"
+                      "    dict(type='Resize', scale=img_size, keep_ratio=False),\n"
+                      "    dict(type='RandomCrop', crop_size=img_size),\n"
+                      "    dict(type='PackSegInputs')]\n"
+                      "test_pipeline = [dict(type='LoadImageFromFile'),\n"
+                      "    dict(type='Resize', scale=img_size, keep_ratio=False),\n"
+                      "    dict(type='LoadAnnotations'), dict(type='PackSegInputs')]\n"
+                      'train_dataloader = dict(dataset=dict(pipeline=train_pipeline))\n'
+                      'val_dataloader = dict(dataset=dict(pipeline=test_pipeline))\n'
+                      'test_dataloader = dict(dataset=dict(pipeline=test_pipeline))\n'
+                      'model = dict(data_preprocessor=dict(size=crop_size))\n')
+    with pytest.raises(UserError, match=r'img_size \(w, h\) is \(96, 64\) but train_dataloader '
+                                        r'RandomCrop crop_size \(h, w\) is \(96, 64\), '
+                                        r'not \(64, 96\)'):
+        load_config(config)
 
 
 def test_option_keys_follow_the_installed_runner_and_dataloader() -> None:

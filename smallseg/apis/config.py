@@ -56,13 +56,13 @@ def set_data_root(cfg: Config, data_root: Optional[str | Path]) -> None:
 
 
 def _resize_pipeline(pipeline: list, size: tuple[int, int]) -> None:
-    """Set the size of a pipeline's Resize / RandomResize / RandomCrop, inside TestTimeAug
-    too."""
+    """Size a pipeline's Resize / RandomResize (``scale`` (w, h)) and RandomCrop (``crop_size``
+    (h, w)) at ``size`` (w, h), inside TestTimeAug too."""
     for t in pipeline:
         if t.get('type') in ('Resize', 'RandomResize') and 'scale' in t:
             t['scale'] = size
         if t.get('type') == 'RandomCrop':
-            t['crop_size'] = size
+            t['crop_size'] = size[::-1]
         for group in t.get('transforms', []) if t.get('type') == 'TestTimeAug' else []:
             _resize_pipeline(group, size)
 
@@ -90,12 +90,15 @@ def set_max_epochs(cfg: Config, epochs: Optional[int] = None) -> None:
 
 
 def set_img_size(cfg: Config, size: Optional[tuple[int, int]]) -> None:
-    """Train/test at ``size`` (w, h): every pipeline's ``Resize`` (the dataloaders', the TTA
-    pipeline, the top-level pipeline variables) and the preprocessor's pad size."""
+    """Train/test at ``size`` (w, h): every pipeline's Resize and RandomCrop (the dataloaders',
+    the TTA pipeline, the top-level pipeline variables) and the preprocessor's pad size, which
+    mmseg reads as (h, w) like ``crop_size``."""
     if size is None:
         return
     size = tuple(int(s) for s in size)
     cfg.img_size = size
+    if 'crop_size' in cfg:
+        cfg.crop_size = size[::-1]
     for key in LOADER_KEYS:
         loader = cfg.get(key)
         if loader is None:
@@ -105,35 +108,41 @@ def set_img_size(cfg: Config, size: Optional[tuple[int, int]]) -> None:
     for key in ('train_pipeline', 'val_pipeline', 'test_pipeline', 'tta_pipeline'):
         _resize_pipeline(cfg.get(key) or [], size)
     if cfg.model.get('data_preprocessor', {}).get('size') is not None:
-        cfg.model.data_preprocessor.size = size
+        cfg.model.data_preprocessor.size = size[::-1]
 
 
-def _resizes(pipeline: list) -> Iterator[tuple[int, int]]:
-    """The ``scale`` of every ``Resize`` of a pipeline, inside TestTimeAug too."""
+def _resizes(pipeline: list) -> Iterator[tuple[str, tuple[int, int]]]:
+    """Every size a pipeline sets, as (transform, (w, h)): Resize and RandomResize ``scale``,
+    RandomCrop ``crop_size`` (written (h, w)), inside TestTimeAug too."""
     for t in pipeline:
-        if t.get('type') == 'Resize' and 'scale' in t:
-            yield tuple(t['scale'])
+        if t.get('type') in ('Resize', 'RandomResize') and 'scale' in t:
+            yield t['type'], tuple(t['scale'])
+        if t.get('type') == 'RandomCrop' and 'crop_size' in t:
+            yield 'RandomCrop crop_size (h, w)', tuple(t['crop_size'])[::-1]
         for group in t.get('transforms', []) if t.get('type') == 'TestTimeAug' else []:
             yield from _resizes(group)
 
 
 def check_img_size(cfg: Config, path: str | Path) -> None:
-    """A config's ``img_size`` must be the size its dataloaders resize to and its
-    preprocessor pads to: the tools read the file as plain mmengine does, so a bare
-    ``img_size = ...`` that sizes nothing is an error, not a silent no-op."""
+    """A config's ``img_size`` (w, h) must be the size its dataloaders resize and crop to and its
+    preprocessor pads to ((h, w), mmseg's order): the tools read the file as plain mmengine
+    does, so a bare ``img_size = ...`` that sizes nothing is an error, not a silent no-op."""
     size = cfg.get('img_size')
     if size is None:
         return
     size = tuple(size)
-    found = [(f'{key} Resize', scale) for key in LOADER_KEYS if cfg.get(key) is not None
-             for scale in _resizes(cfg[key].dataset.get('pipeline', []))]
+    found = [(f'{key} {where}', scale) for key in LOADER_KEYS if cfg.get(key) is not None
+             for where, scale in _resizes(cfg[key].dataset.get('pipeline', []))]
     preprocessor = (cfg.get('model') or {}).get('data_preprocessor') or {}
     if preprocessor.get('size') is not None:
-        found.append(('model.data_preprocessor.size', tuple(preprocessor['size'])))
+        found.append(('model.data_preprocessor.size (h, w)', tuple(preprocessor['size'])[::-1]))
     for where, scale in found:
         if scale != size:
-            raise UserError(f'{path}: img_size is {size} but {where} is {scale}; write the '
-                            'pipelines and model.data_preprocessor.size at img_size, or pass '
+            hw = '(h, w)' in where
+            written, wanted = (scale[::-1], size[::-1]) if hw else (scale, size)
+            raise UserError(f'{path}: img_size (w, h) is {size} but {where} is {written}, not '
+                            f'{wanted}; write the pipelines at img_size and RandomCrop and '
+                            'model.data_preprocessor.size at (h, w), or pass '
                             '--cfg-options img_size=W,H to size them all')
 
 

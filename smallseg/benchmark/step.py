@@ -52,7 +52,7 @@ def stock_baseline_cfg(our_cfg: Config) -> Config:
         dict(type='LoadImageFromFile'),
         dict(type='LoadAnnotations'),
         dict(type='RandomResize', scale=size, ratio_range=(0.5, 2.0), keep_ratio=True),
-        dict(type='RandomCrop', crop_size=size, cat_max_ratio=0.75),
+        dict(type='RandomCrop', crop_size=size[::-1], cat_max_ratio=0.75),  # (h, w)
         dict(type='RandomFlip', prob=0.5),
         dict(type='PhotoMetricDistortion'),
         dict(type='PackSegInputs'),

@@ -2,7 +2,8 @@
 # --data-root DIR or --cfg-options data_root=DIR points it elsewhere (docs/datasets.md)
 dataset_type = 'ImgLabelsSegDataset'
 data_root = 'data/default'
-img_size = (256, 256)
+img_size = (256, 256)  # (w, h), as Resize reads it
+crop_size = (img_size[1], img_size[0])  # (h, w), as RandomCrop and the preprocessor read it
 metainfo = dict(
     classes=('background', 'round', 'angular'),
     palette=[[0, 0, 0], [230, 25, 75], [60, 180, 75]])

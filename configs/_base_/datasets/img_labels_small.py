@@ -1,6 +1,7 @@
 # The default recipes' data: 128x128 (more epochs per minute on a CPU), batch 4, mild augmentation
 _base_ = ['./img_labels.py']
-img_size = (128, 128)  # every pipeline below; model configs size their preprocessor with it
+img_size = (128, 128)  # (w, h): every pipeline below
+crop_size = (img_size[1], img_size[0])  # (h, w): model configs size their preprocessor with it
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations'),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import cv2
@@ -196,6 +197,11 @@ def test_outputs_written(problem_run) -> None:
     assert 'labels/train/oor.png: out_of_range_values' in text
     readme = (out / 'README.md').read_text()
     assert '![samples](samples.png)' in readme and '| split | images |' in readme
+    # the suggested size as the tools' option, (w, h)
+    suggested = json.loads((out / 'eda_summary.json').read_text())['strategy']['img_size']
+    option = re.search(r'tools/train.py \S+ --data-root \S+ '
+                       r'--cfg-options "img_size=\((\d+),(\d+)\)"', readme)
+    assert option and [int(v) for v in option.groups()] == suggested
 
 
 def test_clean_dataset_has_no_problems_and_right_objects(tmp_path) -> None:

@@ -286,9 +286,11 @@ def write_readme(s: dict[str, Any], path: Path, plots: Sequence[str],
            '## Strategy', '']
     out += [f'- {x}' for x in _strategy_lines(st)]
     if st['img_size']:
-        out += ['', 'Config snippet:', '', '```python', f"img_size = {tuple(st['img_size'])}",
-                f"# decode_head: loss_decode=dict(type='CrossEntropyLoss', "
-                f"class_weight={st['class_weights']})", '```']
+        w, h = st['img_size']
+        out += ['', 'Train at this size (w, h; it sizes every pipeline, crop and the '
+                'preprocessor):', '', '```bash',
+                f"python tools/train.py configs/unet_r34.py --data-root {s['data_root']} "
+                f'--cfg-options "img_size=({w},{h})"', '```']
     for title, table in tables(s, md=True):
         out += ['', f'## {title}', '', table]
     out += ['', '## Plots', '']

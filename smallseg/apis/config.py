@@ -111,14 +111,15 @@ def set_img_size(cfg: Config, size: Optional[tuple[int, int]]) -> None:
         cfg.model.data_preprocessor.size = size[::-1]
 
 
-def _resizes(pipeline: list) -> Iterator[tuple[str, tuple[int, int]]]:
-    """Every size a pipeline sets, as (transform, (w, h)): Resize and RandomResize ``scale``,
-    RandomCrop ``crop_size`` (written (h, w)), inside TestTimeAug too."""
+def _resizes(pipeline: list) -> Iterator[tuple[str, tuple[int, int], bool]]:
+    """Every size a pipeline sets, as (transform, size as written, whether written (h, w)):
+    Resize and RandomResize ``scale`` (w, h), RandomCrop ``crop_size`` (h, w), inside
+    TestTimeAug too."""
     for t in pipeline:
         if t.get('type') in ('Resize', 'RandomResize') and 'scale' in t:
-            yield t['type'], tuple(t['scale'])
+            yield t['type'], tuple(t['scale']), False
         if t.get('type') == 'RandomCrop' and 'crop_size' in t:
-            yield 'RandomCrop crop_size (h, w)', tuple(t['crop_size'])[::-1]
+            yield 'RandomCrop crop_size (h, w)', tuple(t['crop_size']), True
         for group in t.get('transforms', []) if t.get('type') == 'TestTimeAug' else []:
             yield from _resizes(group)
 
@@ -131,15 +132,14 @@ def check_img_size(cfg: Config, path: str | Path) -> None:
     if size is None:
         return
     size = tuple(size)
-    found = [(f'{key} {where}', scale) for key in LOADER_KEYS if cfg.get(key) is not None
-             for where, scale in _resizes(cfg[key].dataset.get('pipeline', []))]
+    found = [(f'{key} {where}', written, hw) for key in LOADER_KEYS if cfg.get(key) is not None
+             for where, written, hw in _resizes(cfg[key].dataset.get('pipeline', []))]
     preprocessor = (cfg.get('model') or {}).get('data_preprocessor') or {}
     if preprocessor.get('size') is not None:
-        found.append(('model.data_preprocessor.size (h, w)', tuple(preprocessor['size'])[::-1]))
-    for where, scale in found:
-        if scale != size:
-            hw = '(h, w)' in where
-            written, wanted = (scale[::-1], size[::-1]) if hw else (scale, size)
+        found.append(('model.data_preprocessor.size (h, w)', tuple(preprocessor['size']), True))
+    for where, written, hw in found:
+        wanted = size[::-1] if hw else size
+        if written != wanted:
             raise UserError(f'{path}: img_size (w, h) is {size} but {where} is {written}, not '
                             f'{wanted}; write the pipelines at img_size and RandomCrop and '
                             'model.data_preprocessor.size at (h, w), or pass '

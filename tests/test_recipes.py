@@ -144,7 +144,10 @@ def test_img_size_sizes_every_pipeline(config: str) -> None:
     pipelines += [cfg[k] for k in ('train_pipeline', 'test_pipeline') if k in cfg]
     resizes = [t for p in pipelines for t in p if t['type'] in ('Resize', 'RandomResize')]
     assert len(resizes) >= 5 and all(tuple(t['scale']) == (96, 64) for t in resizes)
-    assert tuple(cfg.model.data_preprocessor.size) == (96, 64)
+    # mmseg reads crops and the pad size as (h, w)
+    crops = [t for p in pipelines for t in p if t['type'] == 'RandomCrop']
+    assert all(tuple(t['crop_size']) == (64, 96) for t in crops)
+    assert tuple(cfg.model.data_preprocessor.size) == (64, 96)
 
 
 def test_lr_schedule_follows_the_epochs() -> None:

@@ -7,6 +7,7 @@ and in ``eda/run_eda.py``); ``write_json``, ``write_text`` and ``write_readme`` 
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -289,7 +290,8 @@ def write_readme(s: dict[str, Any], path: Path, plots: Sequence[str],
         w, h = st['img_size']
         out += ['', 'Train at this size (w, h; it sizes every pipeline, crop and the '
                 'preprocessor):', '', '```bash',
-                f"python tools/train.py configs/unet_r34.py --data-root {s['data_root']} "
+                'python tools/train.py configs/unet_r34.py '
+                f"--data-root {shlex.quote(str(s['data_root']))} "
                 f'--cfg-options "img_size=({w},{h})"', '```']
     for title, table in tables(s, md=True):
         out += ['', f'## {title}', '', table]

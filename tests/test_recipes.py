@@ -18,7 +18,7 @@ from smallseg.apis.class_weights import resolve_class_weights
 from smallseg.apis.config import load_config, set_data_root, set_max_epochs
 from smallseg.utils.errors import UserError
 from smallseg.apis.recipes import (_shown_path, compare_recipes, recipe_of, recipes_markdown,
-                                   relabel_classes)
+                                   relabel_classes, with_options)
 from smallseg.apis.train import build_train_cfg, train
 from smallseg.eda.report import median_frequency_weights
 from smallseg.models import ClassDiceLoss, IgnoreSafeCrossEntropyLoss
@@ -75,13 +75,17 @@ def test_compare_tool_tabulates_the_runs(recipe_runs: Path, tiny_data: Path,
     proc = subprocess.run(
         [sys.executable, 'tools/compare_recipes.py', *CONFIGS, '--data-root', str(tiny_data),
          '--work-dir', str(recipe_runs), '--reuse', '--out', str(out),
-         '--classes', 'bg', 'round', 'angular'],
+         '--classes', 'bg', 'round', 'angular',
+         '--cfg-options', 'train_dataloader.num_workers=0'],
         cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = json.loads(out.with_suffix('.json').read_text())
+    # the options given to every config are named in the recipe column and recorded
+    option = ' + train_dataloader.num_workers=0'
     assert [(r['model'], r['recipe']) for r in rows] == [
-        ('DeepLabV3+ R50', 'seed'), ('DeepLabV3+ R50', 'default'),
-        ('U-Net R34', 'seed'), ('U-Net R34', 'default')]
+        ('DeepLabV3+ R50', 'seed' + option), ('DeepLabV3+ R50', 'default' + option),
+        ('U-Net R34', 'seed' + option), ('U-Net R34', 'default' + option)]
+    assert all(r['cfg_options'] == {'train_dataloader.num_workers': 0} for r in rows)
     # the JSON names the classes as --classes does, the table's columns too
     assert all(list(r['val_dice_per_class']) == ['bg', 'round', 'angular'] for r in rows)
     assert all(0 <= r['val_img_class_acc'] <= 1 for r in rows)  # DiceMetric's img_class_acc
@@ -94,6 +98,9 @@ def test_compare_tool_tabulates_the_runs(recipe_runs: Path, tiny_data: Path,
 def test_recipe_names_and_class_name_check() -> None:
     assert recipe_of('configs/unet_r34_seed.py') == ('U-Net R34', 'seed')
     assert recipe_of('configs/deeplabv3plus_r50.py') == ('DeepLabV3+ R50', 'default')
+    named = with_options(dict(recipe='default'), {'model.decode_head.dilations': (1, 2, 3, 4)})
+    assert named['recipe'] == 'default + model.decode_head.dilations=(1, 2, 3, 4)'
+    assert with_options(dict(recipe='default'), None) == dict(recipe='default')
     row = dict(model='m', recipe='r', val_mdice=0.5, val_dice_per_class={'a': 0.9, 'b': 0.1})
     assert '| Dice x | Dice y |' in recipes_markdown([row], ['x', 'y'])
     with pytest.raises(UserError, match='--classes gives 3 names'):

@@ -28,7 +28,8 @@ def parse_args() -> argparse.Namespace:
                               help='runs go to WORK_DIR/<config name> (default: '
                                    'work_dirs/recipes)'),
         data_root=dict(required=True, help='dataset root'),
-        cfg_options='override settings of every config, as in tools/train.py', clearml=True)
+        cfg_options='override settings of every config, as in tools/train.py; the recipe '
+                    'column names them', clearml=True)
     parser.add_argument('--time-budget', type=float, metavar='MIN',
                         help='training minutes per config (max_epochs and the LR decay fitted '
                              'to them)')

@@ -12,7 +12,8 @@ row holds the mean, standard deviation (n - 1) and worst of val mDice, mDice_fg 
 ``img_class_acc`` over the runs, the range of their best epochs and, under ``runs``, each
 run's seed, fold, best epoch, scores, epochs run, wall time and time-budget record.
 ``folds=K`` trains run i on fold i of a K-fold split of train+val (:mod:`.folds`) with seed
-``base + i``: seeds and folds pair up, K runs per config.
+``base + i``: seeds and folds pair up, K runs per config. Options given to every config
+(``cfg_options``) are named in the recipe column.
 """
 from __future__ import annotations
 
@@ -104,9 +105,9 @@ def compare_recipes(configs: Sequence[str | Path], data_root: str | Path, work_r
             raise UserError(f'{config}: config file not found')
     options = dict(time_budget=time_budget, epochs=epochs, cfg_options=cfg_options)
     if seeds is None and seed is None and folds is None:
-        return [recipe_row(config, _train_or_reuse(
-            config, Path(work_root) / Path(config).stem, data_root, reuse, **options))
-            for config in configs]
+        return [with_options(recipe_row(config, _train_or_reuse(
+            config, Path(work_root) / Path(config).stem, data_root, reuse, **options)),
+            cfg_options) for config in configs]
     if seeds is not None and seeds < 1:
         raise UserError(f'--seeds must be 1 or more, got {seeds}')
     if folds is not None and seeds is not None and seeds != folds:
@@ -140,9 +141,20 @@ def compare_recipes(configs: Sequence[str | Path], data_root: str | Path, work_r
                                    **run_options)
             runs.append(run_record(recipe_row(config, info), info, run_seed,
                                    None if folds is None else i))
-        rows.append(aggregate_runs(config, runs, folds=folds,
-                                   fold_seed=seed if folds is not None else None))
+        rows.append(with_options(aggregate_runs(
+            config, runs, folds=folds, fold_seed=seed if folds is not None else None),
+            cfg_options))
     return rows
+
+
+def with_options(row: dict, cfg_options: Optional[dict]) -> dict:
+    """The row with the ``--cfg-options`` its runs trained with: under ``cfg_options`` and
+    in the recipe name after a ``+`` (``default + model.backbone.type=ResNetV1c``), so a table
+    says what each row changed."""
+    if not cfg_options:
+        return row
+    text = ' '.join(f'{key}={value}' for key, value in cfg_options.items())
+    return dict(row, recipe=f"{row['recipe']} + {text}", cfg_options=dict(cfg_options))
 
 
 def _train_or_reuse(config: str | Path, work_dir: Path, data_root: str | Path, reuse: bool,

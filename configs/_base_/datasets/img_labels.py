@@ -29,6 +29,8 @@ train_dataloader = dict(
     num_workers=2,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
+    # no short last batch: batch norm cannot train on one image (DeepLabV3+'s pooled ASPP branch)
+    drop_last=True,
     dataset=dict(
         type=dataset_type,
         data_root=data_root,

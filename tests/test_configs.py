@@ -111,6 +111,34 @@ def test_a_non_square_img_size_trains_h_by_w(config: str, tiny_data: Path,
     assert {tuple(s.gt_sem_seg.data.shape[-2:]) for s in data['data_samples']} == {(64, 96)}
 
 
+def test_a_last_batch_of_one_is_dropped(tiny_data: Path, tmp_path: Path) -> None:
+    """16 training images in batches of 5 leave one over: batch norm cannot train on one image
+    (DeepLabV3+'s pooled ASPP branch stops the run), so the train dataloader drops it."""
+    from conftest import tiny_options
+    from smallseg.apis.train import train
+    cfg, info = build_train_cfg('configs/deeplabv3plus_r50.py', work_dir=str(tmp_path),
+                                data_root=str(tiny_data), amp='off', pretrained=None, epochs=1,
+                                cfg_options={**tiny_options(batch_size=5),
+                                             'val_dataloader.dataset.indices': 2})
+    assert cfg.train_dataloader.drop_last is True
+    info = train(cfg, info)
+    assert info['epochs'] == 1 and Path(info['best_checkpoint']).is_file()
+    assert 'Epoch(train) [1][3/3]' in ''.join(p.read_text() for p in tmp_path.rglob('*.log'))
+
+
+def test_a_train_split_smaller_than_a_batch_is_an_error(tiny_data: Path, tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r'the train split has 16 usable image/mask pairs, '
+                                        r'fewer than train_dataloader.batch_size 32 .*'
+                                        r'train_dataloader.batch_size=16'):
+        build_train_cfg('configs/unet_r34.py', work_dir=str(tmp_path), data_root=str(tiny_data),
+                        cfg_options={'train_dataloader.batch_size': 32})
+
+
+@pytest.mark.parametrize('config', sorted(SIZES))
+def test_every_config_drops_a_short_train_batch(config: str) -> None:
+    assert Config.fromfile(config).train_dataloader.drop_last is True
+
+
 def test_a_crop_written_w_h_is_an_error(tmp_path: Path) -> None:
     """A RandomCrop written in Resize's (w, h) order for a non-square img_size fails by name."""
     from smallseg.apis.config import load_config

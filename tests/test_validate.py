@@ -224,4 +224,4 @@ def test_cli_skip_invalid_trains_on_the_valid_pairs(bad_data: Path, tmp_path: Pa
     info = json.loads((work / 'run_info.json').read_text())
     assert info['epochs'] == 1 and len(info['dropped_pairs']['train_dataloader']) == 5
     log = next(work.glob('*/*.log')).read_text()
-    assert 'Epoch(train) [1][3/3]' in log  # 11 pairs / batch 4 = 3 iterations
+    assert 'Epoch(train) [1][2/2]' in log  # 11 pairs / batch 4: 2 full batches, 3 dropped

@@ -25,7 +25,7 @@ from .results import recipe_settings
 from .robust import (check_epochs, check_work_dir, clean_stale_temporaries, configure_randomness,
                      resolve_resume)
 from smallseg.tracking import finish_tracking
-from .validate import validate_dataset
+from .validate import ValidationReport, validate_dataset
 
 def build_train_cfg(config: str | Path, work_dir: Optional[str] = None,
                     data_root: Optional[str] = None, resume: bool = False,
@@ -55,6 +55,8 @@ def build_train_cfg(config: str | Path, work_dir: Optional[str] = None,
     check_num_classes(cfg)
     set_max_epochs(cfg, None if epochs is None else int(epochs))
     report = validate_dataset(cfg, skip_invalid=skip_invalid) if validate else None
+    if report is not None:
+        check_train_batch(cfg, report)
     class_weight = resolve_class_weights(cfg)
     object_prior = resolve_object_prior(cfg)
     if time_budget is not None:
@@ -94,6 +96,20 @@ def build_train_cfg(config: str | Path, work_dir: Optional[str] = None,
     if report is not None and report.dropped:
         info['dropped_pairs'] = report.dropped
     return cfg, info
+
+
+def check_train_batch(cfg: Config, report: ValidationReport) -> None:
+    """Stop with one line when the train split holds fewer usable pairs than one batch: the
+    train dataloader drops a short last batch (``drop_last``), so no iteration would run."""
+    loader = cfg.train_dataloader
+    batch = int(loader.get('batch_size') or 1)
+    check = next((c for c in report.checks if c.loader == 'train_dataloader'), None)
+    if loader.get('drop_last') and check is not None and 0 < check.valid < batch:
+        raise UserError(
+            f'the train split has {check.valid} usable image/mask pairs, fewer than '
+            f'train_dataloader.batch_size {batch} (a short batch is dropped, so nothing would '
+            f'train); add images or pass --cfg-options train_dataloader.batch_size='
+            f'{check.valid}')
 
 
 # what makes a run in a work dir a different run: resuming or reusing it would mix recipes

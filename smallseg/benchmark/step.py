@@ -198,12 +198,18 @@ def bench_config(cfg: Config, steps: int = 5, warmup: int = 2, channels_last: bo
         step_shares=shares,
         phase_s=phase_s,
         peak_mem_mb=round(_peak_mb(), 1),
-        tflop_per_step=round(flops / 1e12, 4),
-        achieved_tflops=round(flops / 1e12 / step, 4),
-        fwd_bwd_tflops=round(flops / 1e12 / fwd_bwd, 4),
+        tflop_per_step=significant(flops / 1e12),
+        achieved_tflops=significant(flops / 1e12 / step),
+        fwd_bwd_tflops=significant(flops / 1e12 / fwd_bwd),
         infer_img_s=_infer_img_s(model, cfg, batch, infer_batches),
         batch_size=batch,
         step_times=[round(t, 3) for t in totals])
+
+
+def significant(value: float, digits: int = 4) -> float:
+    """``value`` to ``digits`` significant digits: a tiny model's TFLOP/s and share of the
+    peak stay above 0 where a fixed number of decimals would round them away."""
+    return float(f'{value:.{digits}g}')
 
 
 def prepare_config(config: str, data_root: Optional[str] = None,
@@ -254,8 +260,8 @@ def bench_steps(configs: list[str], data_root: Optional[str] = None, steps: int 
     for r in runs.values():
         key = 'bf16' if str(r['precision']).endswith('bfloat16') else 'fp32'
         r['peak_used'] = key
-        r['share_of_matmul_peak'] = (round(r['achieved_tflops'] / peak[key], 3)
+        r['share_of_matmul_peak'] = (significant(r['achieved_tflops'] / peak[key], 3)
                                      if peak[key] else None)
-        r['fwd_bwd_share_of_matmul_peak'] = (round(r['fwd_bwd_tflops'] / peak[key], 3)
+        r['fwd_bwd_share_of_matmul_peak'] = (significant(r['fwd_bwd_tflops'] / peak[key], 3)
                                              if peak[key] else None)
     return dict(matmul_peak_tflops=peak, runs=runs)

@@ -8,9 +8,11 @@ import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from smallseg.apis.train import build_train_cfg
+from smallseg.apis.train import build_train_cfg, train
 from smallseg.utils.config import LOADER_KEYS, head_losses
 from smallseg.utils.errors import UserError
+
+from conftest import tiny_options
 
 # every model config and the size its file writes into its pipelines and preprocessor
 SIZES = {
@@ -114,8 +116,6 @@ def test_a_non_square_img_size_trains_h_by_w(config: str, tiny_data: Path,
 def test_a_last_batch_of_one_is_dropped(tiny_data: Path, tmp_path: Path) -> None:
     """16 training images in batches of 5 leave one over: batch norm cannot train on one image
     (DeepLabV3+'s pooled ASPP branch stops the run), so the train dataloader drops it."""
-    from conftest import tiny_options
-    from smallseg.apis.train import train
     cfg, info = build_train_cfg('configs/deeplabv3plus_r50.py', work_dir=str(tmp_path),
                                 data_root=str(tiny_data), amp='off', pretrained=None, epochs=1,
                                 cfg_options={**tiny_options(batch_size=5),

@@ -40,7 +40,8 @@ def build_train_cfg(config: str | Path, work_dir: Optional[str] = None,
     Returns the config and a ``run_info`` dict (config, init, precision) for the work dir.
     ``amp``/``pretrained`` None or 'config' mean: use the config's ``amp``/``pretrained``.
     Before anything is built the data is validated (:mod:`.validate`; ``skip_invalid`` leaves
-    the unusable pairs out), the work dir must be writable and a ``resume`` checkpoint must
+    the unusable pairs out; a train split smaller than one batch stops the run), the work dir
+    must be writable and a ``resume`` checkpoint must
     match the model (:mod:`.robust`); ``seed``/``deterministic`` set mmengine's randomness.
     ``class_weight='auto'`` in a loss becomes the training masks' median-frequency weights,
     ``'auto'`` in ``model.test_cfg`` the one-object prior's decision (:mod:`.object_prior`);

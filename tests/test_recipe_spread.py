@@ -1,5 +1,6 @@
 """Recipe tables over several runs: --seeds (mean, std, worst over seeds), --folds (K-fold
-cross-validation over train+val, stratified by image class), on tiny data with the real runner."""
+cross-validation over train+val, stratified by image class), --ensemble (the configs scored
+together run by run), on tiny data with the real runner."""
 from __future__ import annotations
 
 import json
@@ -16,7 +17,7 @@ from mmengine.config import Config
 from PIL import Image
 
 from smallseg.apis.folds import assign_folds, fold_options, image_strata, stratum_of, write_folds
-from smallseg.apis.recipes import compare_recipes, spread
+from smallseg.apis.recipes import compare_recipes, recipes_markdown, spread
 from smallseg.utils.errors import UserError
 
 from conftest import REPO, TINY_CFG, cli_env, tiny_options
@@ -85,6 +86,8 @@ def test_spread_and_option_checks(tiny_data: Path, tmp_path: Path) -> None:
         compare_recipes([TINY_CFG], tiny_data, tmp_path, seeds=0)
     with pytest.raises(UserError, match='--folds must be 2 or more'):
         assign_folds({'train/a': 'none', 'train/b': 'none'}, 1, 0)
+    with pytest.raises(UserError, match='--ensemble scores the configs together'):
+        compare_recipes([TINY_CFG], tiny_data, tmp_path, seeds=2, ensemble=True)
 
 
 def test_strata() -> None:
@@ -163,3 +166,42 @@ def test_two_folds_train_on_their_splits(tiny_data: Path, tmp_path: Path) -> Non
         assert saved.val_dataloader.dataset.data_prefix.img_path == 'img'
         assert 0 <= run['val_mdice'] <= 1
     assert row['val_mdice_worst'] == min(r['val_mdice'] for r in row['runs'])
+
+
+@pytest.mark.slow
+def test_ensemble_row_scores_each_fold_with_that_folds_members(tiny_data: Path,
+                                                               tmp_path: Path) -> None:
+    other = tmp_path / 'tiny_unet_lr.py'  # the same model trained at another learning rate
+    other.write_text(f"_base_ = ['{REPO / TINY_CFG}']\n"
+                     'optim_wrapper = dict(optimizer=dict(lr=3e-3))\n')
+    options = {**tiny_options(), 'train_dataloader.dataset.indices': 4}
+    work = tmp_path / 'w'
+    rows = compare_recipes([TINY_CFG, str(other)], tiny_data, work, epochs=1,
+                           cfg_options=options, folds=2, seed=3, ensemble=True)
+    members, ensemble = rows[:2], rows[2]
+    assert ensemble['model'] == 'ensemble' and ensemble['recipe'].startswith(
+        'tiny_unet + tiny_unet_lr + ')  # the members, then the options every run had
+    assert ensemble['runs_n'] == 2 and ensemble['folds'] == 2 and ensemble['fold_seed'] == 3
+    for i, run in enumerate(ensemble['runs']):
+        assert (run['fold'], run['seed'], run['member_seeds']) == (i, 3 + i, [3 + i, 3 + i])
+        # the members are the two configs' runs on this fold, with the scores they logged
+        assert [Path(c).parent.name for c in run['checkpoints']] == [
+            f'tiny_unet_f{i}of2_s{3 + i}', f'tiny_unet_lr_f{i}of2_s{3 + i}']
+        assert run['member_val_mdice'] == [m['runs'][i]['val_mdice'] for m in members]
+        assert run['gain'] == pytest.approx(run['val_mdice'] - max(run['member_val_mdice']),
+                                            abs=1e-4)
+        # scored on this fold's val images, all of them
+        scored = [line.split(',')[0] for line in
+                  (Path(run['work_dir']) / 'val_per_image.csv').read_text().splitlines()[1:]]
+        fold_val = (work / 'folds_k2_s3' / f'fold{i}' / 'val.txt').read_text().split()
+        assert sorted(scored) == sorted(f'{Path(name).name}.jpg' for name in fold_val)
+        assert 0 <= run['val_mdice'] <= 1 and 0 <= run['val_img_class_acc'] <= 1
+    assert ensemble['val_mdice_worst'] == min(r['val_mdice'] for r in ensemble['runs'])
+    assert ensemble['gain_worst'] == min(r['gain'] for r in ensemble['runs'])
+    table = recipes_markdown(rows)
+    assert '| ensemble | tiny_unet + tiny_unet_lr' in table
+    assert 'against its better member, val mDice run by run: ' in table
+    # again with reuse: nothing trains and the ensemble's scores are read back
+    again = compare_recipes([TINY_CFG, str(other)], tiny_data, work, epochs=1,
+                            cfg_options=options, folds=2, seed=3, ensemble=True, reuse=True)
+    assert again[2]['runs'] == ensemble['runs']

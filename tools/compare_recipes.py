@@ -5,8 +5,9 @@ trains each config into ``<work-dir>/<config name>``, then prints and writes the
 (model x recipe: epochs, training minutes, val mDice, mDice_fg, per-class Dice at the best
 val epoch) to ``<out>.md`` and ``<out>.json``. ``--seeds N`` trains each config N times
 (``<work-dir>/<config name>_s<seed>``) and tabulates mean, standard deviation and worst;
-``--folds K`` cross-validates over train+val, run i on fold i. Logic:
-:mod:`smallseg.apis.recipes`, :mod:`smallseg.apis.folds`.
+``--folds K`` cross-validates over train+val, run i on fold i. ``--ensemble`` also scores
+the configs' ensemble run by run (same seed and fold) and its gain over the better member.
+Logic: :mod:`smallseg.apis.recipes`, :mod:`smallseg.apis.folds`.
 """
 import argparse
 
@@ -45,6 +46,11 @@ def parse_args() -> argparse.Namespace:
                         help='K-fold cross-validation over train+val (stratified by image '
                              'class, split by SEED): run i trains on the other folds with seed '
                              'SEED+i and validates on fold i; the test split is not used')
+    parser.add_argument('--ensemble', action='store_true',
+                        help='also score the ensemble of the configs (mean class '
+                             'probabilities of their best checkpoints) run by run, on each '
+                             "run's val split: a row 'ensemble' and its gain over the better "
+                             'member (WORK_DIR/ensemble*)')
     parser.add_argument('--reuse', action='store_true',
                         help='reuse finished runs found in the work dirs instead of training '
                              '(and resume unfinished ones from their last checkpoint)')
@@ -62,7 +68,7 @@ def main() -> None:
     rows = compare_recipes(args.configs, args.data_root, args.work_dir,
                            time_budget=args.time_budget, epochs=args.epochs,
                            cfg_options=args.cfg_options, reuse=args.reuse, seeds=args.seeds,
-                           seed=args.seed, folds=args.folds)
+                           seed=args.seed, folds=args.folds, ensemble=args.ensemble)
     paths = write_recipes(rows, args.out, args.classes, args.title)
     print(paths['md'].read_text(), end='')
     print(f"wrote {paths['md']} and {paths['json']}")

@@ -14,6 +14,12 @@ run's seed, fold, best epoch, scores, epochs run, wall time and time-budget reco
 ``folds=K`` trains run i on fold i of a K-fold split of train+val (:mod:`.folds`) with seed
 ``base + i``: seeds and folds pair up, K runs per config. Options given to every config
 (``cfg_options``) are named in the recipe column.
+
+With ``ensemble=True`` the configs' runs are also scored together, run by run (the same seed
+and fold): the ensemble of their best checkpoints (mean class probabilities,
+:func:`.test.build_ensemble_test_cfg`) on that run's val split, into
+``<work_root>/ensemble[_f<i>of<K>][_s<seed>]``. Its row holds the same scores and, per run,
+the gain over the better member.
 """
 from __future__ import annotations
 
@@ -31,6 +37,7 @@ from ..utils.run_info import RUN_INFO
 from .config import load_config, set_data_root
 from .folds import fold_options, write_folds
 from .robust import find_resume_checkpoint
+from .test import build_ensemble_test_cfg, evaluate
 from .train import build_train_cfg, train
 from .validate import validate_dataset
 
@@ -86,7 +93,7 @@ def compare_recipes(configs: Sequence[str | Path], data_root: str | Path, work_r
                     time_budget: Optional[float] = None, epochs: Optional[int] = None,
                     cfg_options: Optional[dict] = None, reuse: bool = False,
                     seeds: Optional[int] = None, seed: Optional[int] = None,
-                    folds: Optional[int] = None) -> list[dict]:
+                    folds: Optional[int] = None, ensemble: bool = False) -> list[dict]:
     """Train each config on ``data_root`` (``time_budget`` minutes / ``epochs`` each) and
     return the table rows in the order given.
 
@@ -96,7 +103,11 @@ def compare_recipes(configs: Sequence[str | Path], data_root: str | Path, work_r
     fold i (:mod:`.folds`, split with the base seed); ``seeds``, if given, must then be K.
     ``reuse`` takes the finished runs found in the work dirs (with a drawn seed: any finished
     ``<config>_s*`` run, and the K-fold split already written) and resumes unfinished ones
-    from their last checkpoint."""
+    from their last checkpoint. ``ensemble`` adds the row of the configs' ensemble
+    (:func:`ensemble_row`), last."""
+    if ensemble and len(configs) < 2:
+        raise UserError(f'--ensemble scores the configs together: give two or more configs '
+                        f'(got {len(configs)})')
     if not Path(data_root).is_dir():
         raise UserError(f'--data-root {data_root} is not a folder; give the dataset root '
                         '(img/<split>, labels/<split>)')
@@ -105,9 +116,15 @@ def compare_recipes(configs: Sequence[str | Path], data_root: str | Path, work_r
             raise UserError(f'{config}: config file not found')
     options = dict(time_budget=time_budget, epochs=epochs, cfg_options=cfg_options)
     if seeds is None and seed is None and folds is None:
-        return [with_options(recipe_row(config, _train_or_reuse(
-            config, Path(work_root) / Path(config).stem, data_root, reuse, **options)),
-            cfg_options) for config in configs]
+        infos = [_train_or_reuse(config, Path(work_root) / Path(config).stem, data_root, reuse,
+                                 **options) for config in configs]
+        rows = [with_options(recipe_row(config, info), cfg_options)
+                for config, info in zip(configs, infos)]
+        if ensemble:
+            rows.append(ensemble_row(configs, [[info] for info in infos], rows, data_root,
+                                     Path(work_root), cfg_options, [None], [None],
+                                     reuse=reuse))
+        return rows
     if seeds is not None and seeds < 1:
         raise UserError(f'--seeds must be 1 or more, got {seeds}')
     if folds is not None and seeds is not None and seeds != folds:
@@ -123,7 +140,7 @@ def compare_recipes(configs: Sequence[str | Path], data_root: str | Path, work_r
             seed = _draw_seed()
             print(f'--folds {folds}: split and seeds from the drawn seed {seed}', flush=True)
         fold_lists = _make_folds(configs[0], data_root, folds, seed, work_root, cfg_options)
-    rows = []
+    rows, infos, run_seeds = [], [], []
     for config in configs:
         stem = Path(config).stem
         if folds is not None:
@@ -131,7 +148,7 @@ def compare_recipes(configs: Sequence[str | Path], data_root: str | Path, work_r
                     for i in range(folds)]
         else:
             plan = _seed_plan(stem, work_root, runs_n, seed, reuse)
-        runs = []
+        runs, infos_of_config = [], []
         for i, (run_seed, work_dir) in enumerate(plan):
             run_options = dict(options)
             if fold_lists[i] is not None:
@@ -141,9 +158,16 @@ def compare_recipes(configs: Sequence[str | Path], data_root: str | Path, work_r
                                    **run_options)
             runs.append(run_record(recipe_row(config, info), info, run_seed,
                                    None if folds is None else i))
+            infos_of_config.append(info)
+        infos.append(infos_of_config)
+        run_seeds = [run_seed for run_seed, _ in plan]
         rows.append(with_options(aggregate_runs(
             config, runs, folds=folds, fold_seed=seed if folds is not None else None),
             cfg_options))
+    if ensemble:
+        rows.append(ensemble_row(configs, infos, rows, data_root, work_root, cfg_options,
+                                 fold_lists, run_seeds, folds=folds, fold_seed=seed,
+                                 reuse=reuse))
     return rows
 
 
@@ -155,6 +179,90 @@ def with_options(row: dict, cfg_options: Optional[dict]) -> dict:
         return row
     text = ' '.join(f'{key}={value}' for key, value in cfg_options.items())
     return dict(row, recipe=f"{row['recipe']} + {text}", cfg_options=dict(cfg_options))
+
+
+ENSEMBLE_FILE = 'ensemble_val.json'
+
+
+def _best_checkpoint(info: dict) -> str:
+    """The best checkpoint of a finished run, found in its work dir (which may have moved
+    since ``best_checkpoint`` was recorded)."""
+    name = Path(info.get('best_checkpoint') or '').name
+    found = Path(info['work_dir']) / name if name else None
+    if found is None or not found.is_file():
+        raise UserError(f"--ensemble: {info['work_dir']} holds no best checkpoint "
+                        f"({name or 'none recorded'}); train the run to its end again")
+    return str(found)
+
+
+def _ensemble_metrics(pairs: list[tuple[str, str]], work_dir: Path, data_root: str | Path,
+                      cfg_options: Optional[dict], reuse: bool) -> dict:
+    """Val metrics of the ensemble of ``pairs``, written to ``work_dir/ensemble_val.json``
+    with a per-image CSV beside it; with ``reuse``, read from there when the members match."""
+    record = work_dir / ENSEMBLE_FILE
+    members = [list(pair) for pair in pairs]
+    if reuse and record.is_file():
+        saved = json.loads(record.read_text())
+        if saved.get('members') == members:
+            print(f'ensemble: reusing {record}', flush=True)
+            return saved['metrics']
+    cfg = build_ensemble_test_cfg(pairs, split='val', work_dir=str(work_dir),
+                                  data_root=str(data_root), cfg_options=cfg_options,
+                                  csv_path=work_dir / 'val_per_image.csv')
+    metrics = evaluate(cfg)
+    record.write_text(json.dumps(dict(members=members, metrics=metrics), indent=1) + '\n')
+    return metrics
+
+
+def ensemble_row(configs: Sequence[str | Path], infos: Sequence[Sequence[dict]],
+                 rows: Sequence[dict], data_root: str | Path, work_root: Path,
+                 cfg_options: Optional[dict], fold_lists: Sequence[Optional[dict]],
+                 run_seeds: Sequence[Optional[int]], folds: Optional[int] = None,
+                 fold_seed: Optional[int] = None, reuse: bool = False) -> dict:
+    """The row of the configs' ensemble: for run i, the best checkpoints of every config's
+    run i (``infos[config][i]``) scored together on run i's val split (fold i's with
+    ``folds``); each run records its members' val mDice (``rows``) and the ensemble's gain
+    over the better one. Rows of several runs give an :func:`aggregate_runs` row. ``reuse``
+    takes the scores written by an earlier call for the same checkpoints."""
+    work_root = Path(work_root)
+    names = [recipe_of(config) for config in configs]
+    recipe = ' + '.join(model if kind == 'default' else f'{model} ({kind})'
+                        for model, kind in names)
+    seeded = all('runs' in r for r in rows)
+    runs = []
+    for i, seed in enumerate(run_seeds):
+        pairs = [(str(config), _best_checkpoint(runs_of[i]))
+                 for config, runs_of in zip(configs, infos)]
+        options = dict(cfg_options or {})
+        if fold_lists[i] is not None:
+            options.update(fold_options(fold_lists[i]))
+        name = 'ensemble' + (f'_f{i}of{folds}' if folds else '') + (
+            f'_s{seed}' if seed is not None else '')
+        work_dir = work_root / name
+        work_dir.mkdir(parents=True, exist_ok=True)
+        metrics = _ensemble_metrics(pairs, work_dir, data_root, options or None, reuse)
+        member_scores = [(r['runs'][i] if seeded else r).get('val_mdice') for r in rows]
+        found = [v for v in member_scores if v is not None]
+        score = _round(metrics.get('mDice'))
+        runs.append(dict(
+            seed=seed, fold=None if folds is None else i, work_dir=_shown_path(work_dir),
+            member_seeds=[runs_of[i].get('seed') for runs_of in infos],
+            members=[config for config, _ in pairs],
+            checkpoints=[_shown_path(Path(c)) for _, c in pairs],
+            member_val_mdice=member_scores, val_mdice=score,
+            val_mdice_fg=_round(metrics.get('mDice_fg')),
+            val_img_class_acc=_round(metrics.get('img_class_acc')),
+            val_dice_per_class={k[5:]: _round(v) for k, v in metrics.items()
+                                if k.startswith('Dice.')},
+            gain=_round(score - max(found)) if found and score is not None else None,
+            best_epoch=None, epochs=None, train_min=None, init=None, device=None))
+    if not seeded:
+        return with_options(dict(model='ensemble', recipe=recipe, config=None, **{
+            k: v for k, v in runs[0].items() if k not in ('seed', 'fold')}), cfg_options)
+    row = aggregate_runs('ensemble', runs, folds=folds, fold_seed=fold_seed)
+    gains = spread([r['gain'] for r in runs])
+    return with_options(dict(row, model='ensemble', recipe=recipe, config=None,
+                             gain_mean=gains['mean'], gain_worst=gains['worst']), cfg_options)
 
 
 def _train_or_reuse(config: str | Path, work_dir: Path, data_root: str | Path, reuse: bool,
@@ -299,9 +407,36 @@ def _range(low: Optional[int], high: Optional[int]) -> str:
     return str(low) if low == high else f'{low}-{high}'
 
 
+def _signed(v: Optional[float]) -> str:
+    return '-' if v is None else f'{v:+.4f}'
+
+
+def gain_lines(rows: Sequence[dict]) -> str:
+    """Under a table with an ensemble row: its val mDice against its better member's, run
+    by run (empty without one)."""
+    lines = []
+    for r in rows:
+        if r.get('model') != 'ensemble':
+            continue
+        if 'runs' in r:
+            each = ', '.join(_signed(run.get('gain')) for run in r['runs'])
+            lines.append(f"Ensemble ({r['recipe']}) against its better member, val mDice run "
+                         f"by run: {each} (mean {_signed(r.get('gain_mean'))}, worst "
+                         f"{_signed(r.get('gain_worst'))}).")
+        else:
+            lines.append(f"Ensemble ({r['recipe']}) against its better member, val mDice: "
+                         f"{_signed(r.get('gain'))}.")
+    return ''.join(f'\n{line}\n' for line in lines)
+
+
 def recipes_markdown(rows: Sequence[dict], class_names: Optional[Sequence[str]] = None) -> str:
     """A markdown table of the rows (``class_names`` relabel the per-class columns); rows of
-    several runs (:func:`aggregate_runs`) give :func:`seeded_markdown`'s table."""
+    several runs (:func:`aggregate_runs`) give :func:`seeded_markdown`'s table. An ensemble
+    row adds a line with its gain over its better member (:func:`gain_lines`)."""
+    return _table(rows, class_names) + gain_lines(rows)
+
+
+def _table(rows: Sequence[dict], class_names: Optional[Sequence[str]] = None) -> str:
     if rows and all('runs' in r for r in rows):
         return seeded_markdown(rows, class_names)
     logged, names = _class_columns(rows, 'val_dice_per_class', class_names)

@@ -95,6 +95,35 @@ def test_compare_tool_tabulates_the_runs(recipe_runs: Path, tiny_data: Path,
     assert '**' in table  # the best val mDice in bold
 
 
+@pytest.mark.slow
+def test_compare_tool_adds_the_ensemble_of_the_configs(recipe_runs: Path, tiny_data: Path,
+                                                      tmp_path: Path) -> None:
+    out = tmp_path / 'table'
+    configs = ['configs/deeplabv3plus_r50.py', 'configs/unet_r34.py']
+    proc = subprocess.run(
+        [sys.executable, 'tools/compare_recipes.py', *configs, '--data-root', str(tiny_data),
+         '--work-dir', str(recipe_runs), '--reuse', '--ensemble', '--out', str(out),
+         '--cfg-options', 'train_dataloader.num_workers=0', '--clearml', 'off'],
+        cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    *members, ensemble = json.loads(out.with_suffix('.json').read_text())
+    assert ensemble['model'] == 'ensemble'
+    assert ensemble['recipe'] == 'DeepLabV3+ R50 + U-Net R34 + train_dataloader.num_workers=0'
+    # the two default runs' best checkpoints, scored together on val
+    best = [json.loads((recipe_runs / Path(c).stem / 'run_info.json').read_text())
+            ['best_checkpoint'] for c in configs]
+    assert ensemble['checkpoints'] == best and ensemble['members'] == configs
+    assert ensemble['member_val_mdice'] == [m['val_mdice'] for m in members]
+    assert ensemble['gain'] == pytest.approx(
+        ensemble['val_mdice'] - max(ensemble['member_val_mdice']), abs=1e-4)
+    saved = json.loads((recipe_runs / 'ensemble' / 'ensemble_val.json').read_text())
+    assert saved['members'] == [list(pair) for pair in zip(configs, best)]
+    assert saved['metrics']['mDice'] == pytest.approx(ensemble['val_mdice'], abs=1e-4)
+    table = out.with_suffix('.md').read_text()
+    assert '| ensemble | DeepLabV3+ R50 + U-Net R34' in table
+    assert 'against its better member, val mDice: ' in table and table in proc.stdout
+
+
 def test_recipe_names_and_class_name_check() -> None:
     assert recipe_of('configs/unet_r34_seed.py') == ('U-Net R34', 'seed')
     assert recipe_of('configs/deeplabv3plus_r50.py') == ('DeepLabV3+ R50', 'default')

@@ -36,6 +36,7 @@ from ..utils.errors import UserError
 from ..utils.run_info import RUN_INFO
 from .config import load_config, set_data_root
 from .folds import fold_options, write_folds
+from .pipeline import find_best_checkpoint
 from .robust import find_resume_checkpoint
 from .test import build_ensemble_test_cfg, evaluate
 from .train import build_train_cfg, train
@@ -184,17 +185,6 @@ def with_options(row: dict, cfg_options: Optional[dict]) -> dict:
 ENSEMBLE_FILE = 'ensemble_val.json'
 
 
-def _best_checkpoint(info: dict) -> str:
-    """The best checkpoint of a finished run, found in its work dir (which may have moved
-    since ``best_checkpoint`` was recorded)."""
-    name = Path(info.get('best_checkpoint') or '').name
-    found = Path(info['work_dir']) / name if name else None
-    if found is None or not found.is_file():
-        raise UserError(f"--ensemble: {info['work_dir']} holds no best checkpoint "
-                        f"({name or 'none recorded'}); train the run to its end again")
-    return str(found)
-
-
 def _ensemble_metrics(pairs: list[tuple[str, str]], work_dir: Path, data_root: str | Path,
                       cfg_options: Optional[dict], reuse: bool) -> dict:
     """Val metrics of the ensemble of ``pairs``, written to ``work_dir/ensemble_val.json``
@@ -231,7 +221,7 @@ def ensemble_row(configs: Sequence[str | Path], infos: Sequence[Sequence[dict]],
     seeded = all('runs' in r for r in rows)
     runs = []
     for i, seed in enumerate(run_seeds):
-        pairs = [(str(config), _best_checkpoint(runs_of[i]))
+        pairs = [(str(config), str(find_best_checkpoint(Path(runs_of[i]['work_dir']))))
                  for config, runs_of in zip(configs, infos)]
         options = dict(cfg_options or {})
         if fold_lists[i] is not None:

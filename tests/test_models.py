@@ -11,6 +11,7 @@ from mmseg.registry import MODELS
 
 from smallseg.apis.test import settle_auto
 from smallseg.models.cross_entropy_loss import cross_entropy
+from smallseg.utils.errors import UserError
 
 CONFIGS = sorted(str(p) for p in Path(__file__).resolve().parents[1].glob('configs/*.py'))
 
@@ -65,6 +66,30 @@ def test_weighted_loss_accepts_ignored_pixels() -> None:
     torch.testing.assert_close(value, expected)
     value.backward()
     assert torch.isfinite(pred.grad).all()
+
+
+@pytest.mark.parametrize('class_weight', [None, [0.2, 1.0, 1.5]])
+def test_label_smoothing_is_pytorchs_with_ignored_pixels(class_weight) -> None:
+    torch.manual_seed(2)
+    pred = torch.randn(2, 3, 8, 8)
+    label = torch.randint(0, 3, (2, 8, 8))
+    label[:, -2:] = 255
+    loss = MODELS.build(dict(type='IgnoreSafeCrossEntropyLoss', class_weight=class_weight,
+                             label_smoothing=0.1))
+    weight = None if class_weight is None else torch.tensor(class_weight)
+    expected = F.cross_entropy(pred, label, weight=weight, ignore_index=255, label_smoothing=0.1)
+    plain = F.cross_entropy(pred, label, weight=weight, ignore_index=255)
+    assert not torch.isclose(expected, plain)
+    torch.testing.assert_close(loss(pred, label, ignore_index=255), expected)
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(label_smoothing=1.0), r'label_smoothing=1.0 is outside \[0, 1\)'),
+    (dict(label_smoothing=0.1, use_sigmoid=True), 'softmax cross-entropy only'),
+])
+def test_label_smoothing_rejects_what_it_cannot_do(kwargs, match) -> None:
+    with pytest.raises(UserError, match=match):
+        MODELS.build(dict(type='IgnoreSafeCrossEntropyLoss', **kwargs))
 
 
 def test_loss_matches_mmseg_where_mmseg_works() -> None:

@@ -1,6 +1,7 @@
 """Cross-entropy that accepts ignored label pixels together with class weights."""
 from __future__ import annotations
 
+from functools import partial
 from typing import Optional
 
 import torch
@@ -22,19 +23,21 @@ def cross_entropy(pred: torch.Tensor,
                   reduction: str = 'mean',
                   avg_factor: Optional[float] = None,
                   ignore_index: int = -100,
-                  avg_non_ignore: bool = False) -> torch.Tensor:
+                  avg_non_ignore: bool = False,
+                  label_smoothing: float = 0.0) -> torch.Tensor:
     """mmseg's ``cross_entropy`` with the class-weighted average fixed.
 
     mmseg computes the weighted average factor as ``class_weight[label]``, which raises
     IndexError on the ignore index (255, e.g. ``RandomRotate`` padding) and loops over the
     batch in Python. Here ignored pixels get weight 0 in one vectorised gather; the result
     equals mmseg's wherever mmseg does not crash (with ``avg_non_ignore=True`` it equals
-    ``F.cross_entropy(..., weight=class_weight, reduction='mean')``).
+    ``F.cross_entropy(..., weight=class_weight, reduction='mean')``). ``label_smoothing`` is
+    PyTorch's: the target puts ``1 - eps`` on the label and ``eps`` spread over all classes.
     """
     if class_weight is not None:
         class_weight = class_weight.float()  # new_tensor() of a bf16 score under autocast
     loss = F.cross_entropy(pred, label, weight=class_weight, reduction='none',
-                           ignore_index=ignore_index)
+                           ignore_index=ignore_index, label_smoothing=label_smoothing)
     if avg_factor is None and reduction == 'mean':
         ignored = label == ignore_index
         if class_weight is None:
@@ -61,10 +64,13 @@ class IgnoreSafeCrossEntropyLoss(CrossEntropyLoss):
             model is built; an unresolved ``'auto'`` raises :class:`UserError`.
         avg_non_ignore (bool): Average over non-ignored pixels only. Defaults to True here,
             so the padding of rotations does not dilute the loss.
+        label_smoothing (float): Share of each pixel's target spread over all classes
+            (PyTorch's ``label_smoothing``), for softmax cross-entropy. Defaults to 0.
         **kwargs: Other :class:`mmseg.models.losses.CrossEntropyLoss` arguments.
     """
 
-    def __init__(self, avg_non_ignore: bool = True, **kwargs) -> None:
+    def __init__(self, avg_non_ignore: bool = True, label_smoothing: float = 0.0,
+                 **kwargs) -> None:
         weight = kwargs.get('class_weight')
         if isinstance(weight, str) and weight in AUTO_POWERS:
             raise UserError(
@@ -73,5 +79,11 @@ class IgnoreSafeCrossEntropyLoss(CrossEntropyLoss):
                 '(tools/test.py and tools/infer.py take the value from the checkpoint), or '
                 'set class_weight to a list of numbers')
         super().__init__(avg_non_ignore=avg_non_ignore, **kwargs)
+        if not 0.0 <= label_smoothing < 1.0:
+            raise UserError(f'IgnoreSafeCrossEntropyLoss: label_smoothing={label_smoothing} '
+                            'is outside [0, 1); use e.g. 0.1, or 0 for none')
+        if label_smoothing and (self.use_sigmoid or self.use_mask):
+            raise UserError('IgnoreSafeCrossEntropyLoss: label_smoothing works with softmax '
+                            'cross-entropy only; set use_sigmoid=False and use_mask=False')
         if not (self.use_sigmoid or self.use_mask):
-            self.cls_criterion = cross_entropy
+            self.cls_criterion = partial(cross_entropy, label_smoothing=label_smoothing)
